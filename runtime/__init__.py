@@ -1,0 +1,1 @@
+"""Shared runtime of the VBP Monitor services: settings, codec, faust app factory."""

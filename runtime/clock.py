@@ -1,0 +1,94 @@
+"""Tick synchronisation: apply a clock tick only after the inputs produced before it.
+
+A tick `as_of=D` says every day before D has ended, so the orders, deliveries and reference data
+of those days must be counted before the tick's rules run. Faust reads each topic on its own, and
+on a replay from offset zero it would read the small clock topic far ahead of the orders. So a
+tick waits, per state partition, until every input partition that feeds that state has been
+processed up to the tick's broker timestamp: up to the first record stamped after the tick, or
+to the end of the partition when there is none. This is Kafka Streams' timestamp synchronisation,
+done here because faust has none; it assumes producers stamp records in the order they send them.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+log = logging.getLogger(__name__)
+
+
+class InputClock:
+    """Tracks what has been processed per input partition, and waits for a tick's inputs."""
+
+    def __init__(self, bootstrap: str, group_id: str, poll_seconds: float = 0.05) -> None:
+        self._bootstrap = bootstrap
+        self._group_id = group_id
+        self._poll = poll_seconds
+        self._processed: dict[TopicPartition, int] = {}  # next offset to process
+        self._feeds: dict[int, set[TopicPartition]] = defaultdict(set)
+        self._targets: dict[tuple[TopicPartition, int], int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+
+    def feeds(self, state_partition: int, tp: TopicPartition) -> None:
+        """Declare that input partition `tp` feeds the state of `state_partition`."""
+        self._feeds[state_partition].add(tp)
+
+    def processed(self, topic: str, partition: int, offset: int) -> None:
+        tp = TopicPartition(topic, partition)
+        if offset + 1 > self._processed.get(tp, -1):
+            self._processed[tp] = offset + 1
+
+    async def wait_for(self, state_partition: int, timestamp_ms: int) -> None:
+        """Return once every feed of `state_partition` is processed up to `timestamp_ms`."""
+        feeds = self._feeds[state_partition]
+        waited = 0.0
+        while True:
+            pending = [tp for tp in feeds if not await self._reached(tp, timestamp_ms)]
+            if not pending:
+                return
+            if waited and waited % 30 < self._poll:
+                log.info("tick at %s waits for %s", timestamp_ms, pending)
+            await asyncio.sleep(self._poll)
+            waited += self._poll
+
+    async def _reached(self, tp: TopicPartition, timestamp_ms: int) -> bool:
+        target = self._targets.get((tp, timestamp_ms))
+        if target is None:
+            target = await self._target(tp, timestamp_ms)
+            self._targets[(tp, timestamp_ms)] = target
+        if target == 0:
+            return True
+        position = self._processed.get(tp)
+        if position is None:
+            position = await self._committed(tp)
+            if position >= target:
+                self._processed[tp] = position
+        return position >= target
+
+    async def _target(self, tp: TopicPartition, timestamp_ms: int) -> int:
+        consumer = await self._client()
+        found = await consumer.offsets_for_times({tp: timestamp_ms + 1})
+        if found.get(tp) is not None:
+            return found[tp].offset
+        return (await consumer.end_offsets([tp]))[tp]
+
+    async def _committed(self, tp: TopicPartition) -> int:
+        consumer = await self._client()
+        return await consumer.committed(tp) or 0
+
+    async def _client(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap, group_id=self._group_id,
+                enable_auto_commit=False, isolation_level="read_committed",
+            )
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None

@@ -1,0 +1,255 @@
+"""The faust app every service is built on.
+
+A service declares which contract topics it consumes and gives one handler per topic group; the
+runtime does the rest the same way for all of them: decode the CloudEvent, send what is invalid to
+the dead-letter topic with the reason, process a repeated event id once, fan clock ticks out to
+every partition so each partition's state is evaluated where it lives, and emit output events.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import faust
+from aiokafka import TopicPartition
+from faust.types import EventT
+from pydantic import BaseModel
+
+from policies import load_profile
+from runtime.clock import InputClock
+from runtime.codec import CONTENT_TYPE, InvalidEvent, decode
+from runtime.settings import Settings
+from schemas.envelope import CloudEvent, new_event
+from schemas.topics import TOPICS
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent], Awaitable[None]]
+TickHandler = Callable[[CloudEvent, int], Awaitable[None]]
+
+TICK_TIMESTAMP = "vbp-tick-timestamp"  # broker timestamp of the tick, carried across the relay
+# Stateful input topics share this partition count so their tables are co-partitioned.
+STATE_PARTITIONS = TOPICS["vbp.orders"].partitions
+
+
+class Rejected(Exception):
+    """A handler's verdict that a well-formed event breaks a domain rule: it goes to dead letter."""
+
+
+class Service:
+    """One faust app: its topics, tables, agents and web pages."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.policy = load_profile(settings.policy)
+        (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.bootstrap}",
+            store="memory://",
+            topic_partitions=STATE_PARTITIONS,
+            processing_guarantee=settings.processing_guarantee,
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            datadir=str(settings.data_dir / settings.app_id),
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            topic_replication_factor=int(os.environ.get("VBP_REPLICATION_FACTOR", "1")),
+            # A crashed worker's partitions move on after this, not after faust's 60 s default.
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=2.0,
+        )
+        self.deadletter = self._raw_topic("vbp.deadletter")
+        self.clock = InputClock(settings.bootstrap, settings.app_id)
+        self.app.on_before_shutdown.connect(self._close_clock)
+        self.counts: dict[str, int] = {"processed": 0, "duplicates": 0, "deadlettered": 0}
+        self.page("/health")(self._health)
+
+    async def _close_clock(self, app: Any, **kwargs: Any) -> None:
+        await self.clock.close()
+
+    # -- topics and tables --------------------------------------------------------------------
+
+    def _raw_topic(self, *bases: str) -> faust.TopicT:
+        return self.app.topic(
+            *(self.settings.topic(base) for base in bases),
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        )
+
+    def table(self, name: str, partitions: int = STATE_PARTITIONS) -> faust.Table:
+        """A changelog-backed table; its partitions must match the topics of the agent writing it
+        (the stateful inputs by default, 1 for reference data)."""
+        return self.app.Table(name, default=None, partitions=partitions)
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    def consume(self, *bases: str) -> Callable[[Handler], Handler]:
+        """Register `handler` for the events of the contract topics `bases`.
+
+        Keep one agent per topic group at concurrency 1: with more, faust can commit an offset
+        past an event still in flight (faust-streaming issue 606).
+        """
+        partitions = {TOPICS[base].partitions for base in bases}
+        if len(partitions) != 1:
+            raise ValueError(f"topics {bases} differ in partition count; consume them separately")
+        allowed = {t: base for base in bases for t in TOPICS[base].types}
+        # Alliance topics carry any registered type (schemas.topics); the decoder checks it.
+        open_topic = next((base for base in bases if not TOPICS[base].types), None)
+
+        for base in bases:
+            topic = TOPICS[base]
+            if topic.direction == "input" and base != "vbp.clock":
+                for state_partition in range(STATE_PARTITIONS):
+                    source = state_partition if topic.partitions == STATE_PARTITIONS else 0
+                    self.clock.feeds(state_partition, TopicPartition(self.settings.topic(base), source))
+
+        def register(handler: Handler) -> Handler:
+            name = handler.__name__
+            seen = self.app.Table(f"seen-{name}", default=None, partitions=partitions.pop())
+            topic = self._raw_topic(*bases)
+
+            async def agent(stream: faust.StreamT) -> None:
+                async for event in stream.events():
+                    await self._process(event, allowed, seen, handler, open_topic)
+
+            agent.__name__ = name
+            agent.__qualname__ = name
+            self.app.agent(topic, name=f"{self.settings.app_id}.{name}")(agent)
+            return handler
+
+        return register
+
+    def on_tick(self, handler: TickHandler) -> TickHandler:
+        """Call `handler(tick, partition)` once per state partition for every clock tick.
+
+        `vbp.clock` has one partition but state lives in several: a relay copies each tick to
+        every partition of an internal topic, so each partition is evaluated by its owner.
+        """
+        relay = self.app.topic(
+            f"{self.settings.app_id}-ticks", key_type=bytes, value_type=bytes,
+            key_serializer="raw", value_serializer="raw",
+            partitions=STATE_PARTITIONS, internal=True,
+        )
+
+        @self.consume("vbp.clock")
+        async def relay_tick(tick: CloudEvent) -> None:
+            event = faust.current_event()
+            assert event is not None
+            stamp = [(TICK_TIMESTAMP, str(int(event.message.timestamp * 1000)).encode())]
+            for partition in range(STATE_PARTITIONS):
+                await relay.send(key=None, value=event.message.value, partition=partition,
+                                 headers=stamp)
+
+        seen = self.app.Table("seen-ticks", default=None, partitions=STATE_PARTITIONS)
+        allowed = {t: "vbp.clock" for t in TOPICS["vbp.clock"].types}
+
+        async def partition_tick(tick: CloudEvent) -> None:
+            event = faust.current_event()
+            assert event is not None
+            headers = dict(event.message.headers or {})
+            partition = event.message.partition
+            await self.clock.wait_for(partition, int(headers[TICK_TIMESTAMP]))
+            await handler(tick, partition)
+
+        partition_tick.__name__ = f"tick_{handler.__name__}"
+
+        async def agent(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                await self._process(event, allowed, seen, partition_tick)
+
+        self.app.agent(relay, name=f"{self.settings.app_id}.tick_{handler.__name__}")(agent)
+        return handler
+
+    async def _process(self, event: EventT, allowed: dict[str, str], seen: faust.Table,
+                       handler: Handler, open_topic: str | None = None) -> None:
+        message = event.message
+        try:
+            await self._decode_and_handle(event, allowed, seen, handler, open_topic)
+        finally:  # dead-lettered and duplicate messages count as processed for the tick clock
+            self.clock.processed(message.topic, message.partition, message.offset)
+
+    async def _decode_and_handle(self, event: EventT, allowed: dict[str, str], seen: faust.Table,
+                                 handler: Handler, open_topic: str | None) -> None:
+        message = event.message
+        try:
+            cloud_event = decode(message.value)
+        except InvalidEvent as error:
+            await self.dead_letter(event, str(error))
+            return
+        base = allowed.get(cloud_event.type, open_topic)
+        if base is None:
+            await self.dead_letter(event, f"type {cloud_event.type!r} is not carried on this topic")
+            return
+        seen_key = f"{base}:{message.partition}:{cloud_event.id}"
+        if seen.get(seen_key):
+            self.counts["duplicates"] += 1
+            log.info("duplicate event %s on %s ignored", cloud_event.id, message.topic)
+            return
+        try:
+            await handler(cloud_event)
+        except Rejected as error:
+            await self.dead_letter(event, str(error))
+        except Exception as error:  # a bug must not stop the stream; the event is kept
+            log.exception("handler %s failed on %s", handler.__name__, cloud_event.id)
+            await self.dead_letter(event, f"internal error: {type(error).__name__}: {error}")
+        else:
+            self.counts["processed"] += 1
+        seen[seen_key] = True
+
+    async def dead_letter(self, event: EventT, reason: str) -> None:
+        """Send the message unchanged to `vbp.deadletter` with the contract's headers."""
+        message = event.message
+        topic = message.topic
+        base = topic[len(self.settings.topic_prefix):] if topic.startswith(self.settings.topic_prefix) else topic
+        headers = [
+            ("vbp-error", reason.encode("utf-8")[:4000]),
+            ("vbp-source-topic", base.encode()),
+            ("vbp-source-partition", str(message.partition).encode()),
+            ("vbp-source-offset", str(message.offset).encode()),
+        ]
+        self.counts["deadlettered"] += 1
+        log.warning("dead letter %s[%s]@%s: %s", topic, message.partition, message.offset, reason)
+        await self.deadletter.send(key=message.key, value=message.value, headers=headers)
+
+    # -- producing ----------------------------------------------------------------------------
+
+    async def emit(self, base: str, type_: str, data: BaseModel, *, id: str, subject: str,
+                   time: datetime, key: str | None = None) -> CloudEvent:
+        """Send an output event with a deterministic id (contract: Output ids)."""
+        cloud_event = new_event(
+            type_, data, id=id, source=f"/service/{self.settings.service}", time=time,
+            subject=subject, province=self.policy.region_code,
+        )
+        topic = self._raw_topic(base)
+        await topic.send(
+            key=(key or subject).encode(), value=cloud_event.to_json_bytes(),
+            headers=[("content-type", CONTENT_TYPE.encode())],
+        )
+        return cloud_event
+
+    # -- web ----------------------------------------------------------------------------------
+
+    def page(self, path: str) -> Callable[[Callable[..., Any]], Any]:
+        """A read-only JSON page: `fun(request, **path_params)` returns a JSON-able value."""
+
+        def register(fun: Callable[..., Any]) -> Any:
+            async def get(view: Any, request: Any, **params: Any) -> Any:
+                return view.json(await fun(request, **params))
+
+            get.__name__ = fun.__name__
+            return self.app.page(path)(get)
+
+        return register
+
+    async def _health(self, request: Any) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "service": self.settings.service,
+            "app_id": self.settings.app_id,
+            "policy": self.settings.policy,
+            "processing_guarantee": self.settings.processing_guarantee,
+            "counts": self.counts,
+        }

@@ -1,0 +1,58 @@
+"""Create the contract's topics on the broker, as the registry in schemas.topics declares them."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from schemas.topics import TOPICS
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(bootstrap: str, prefix: str = "", *, attempts: int = 30) -> list[str]:
+    """Create every missing contract topic; return the names created. Waits for the broker."""
+    replication = int(os.environ.get("VBP_REPLICATION_FACTOR", "1"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vbp-topics")
+    for attempt in range(attempts):
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            if attempt == attempts - 1:
+                raise
+            log.warning("broker %s not answering yet, retrying", bootstrap)
+            await asyncio.sleep(1)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                prefix + topic.name, num_partitions=topic.partitions,
+                replication_factor=replication,
+                topic_configs={"cleanup.policy": "compact"} if topic.compacted else {},
+            )
+            for topic in TOPICS.values() if prefix + topic.name not in existing
+        ]
+        for new in wanted:  # one by one: a concurrent creator must not fail the others
+            try:
+                await admin.create_topics([new])
+            except TopicAlreadyExistsError:
+                pass
+        return [new.name for new in wanted]
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    from runtime.settings import Settings
+
+    settings = Settings.from_env("quota")
+    created = asyncio.run(ensure_topics(settings.bootstrap, settings.topic_prefix))
+    print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The VBP Monitor services; each runs with `python -m services.<name>`."""

@@ -1,0 +1,1 @@
+"""Quota service: running totals against agreed quantities, warnings and settlement suspensions."""

@@ -1,0 +1,1 @@
+"""Settlement service: payment deadlines, the overdue chain, prepayments, the payment standard."""

@@ -1,0 +1,1 @@
+"""Supply service: manufacturer intake, stock and stoppages, shortage escalation, trading gates."""

@@ -1,0 +1,58 @@
+"""Test harness: a real Kafka broker for the session, and one topic prefix per test."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.topics import ensure_topics
+
+REPO = Path(__file__).resolve().parent.parent
+# Not the demo's 9092: the tests' broker must not share state with a running demo.
+TEST_BROKER_PORT = int(os.environ.get("VBP_TEST_KAFKA_PORT", "39092"))
+
+
+def _docker_answers() -> bool:
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    return subprocess.run([docker, "info"], capture_output=True, timeout=20).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """VBP_KAFKA_BOOTSTRAP if set, else a testcontainers Kafka, else the project's local broker."""
+    if os.environ.get("VBP_KAFKA_BOOTSTRAP"):
+        yield os.environ["VBP_KAFKA_BOOTSTRAP"]
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    script = str(REPO / "deploy" / "kafka.sh")
+    port = str(TEST_BROKER_PORT)
+    started = subprocess.run([script, "start", "--port", port], capture_output=True, text=True)
+    if started.returncode != 0:
+        raise RuntimeError(f"local broker did not start:\n{started.stdout}\n{started.stderr}")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        if not os.environ.get("VBP_TEST_KEEP_BROKER"):
+            subprocess.run([script, "stop", "--port", port], capture_output=True)
+
+
+@pytest.fixture
+def topic_prefix(kafka_bootstrap: str) -> str:
+    """A prefix of its own for each test's topics and consumer groups (VBP_TOPIC_PREFIX); the
+    contract's topics exist under it before the test sends anything."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    asyncio.run(ensure_topics(kafka_bootstrap, prefix))
+    return prefix
