@@ -11,11 +11,13 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from aiokafka import TopicPartition
 from faust.types import EventT
+from faust.web import View
 from pydantic import BaseModel
 
 from policies import load_profile
@@ -33,6 +35,43 @@ TickHandler = Callable[[CloudEvent, int], Awaitable[None]]
 TICK_TIMESTAMP = "vbp-tick-timestamp"  # broker timestamp of the tick, carried across the relay
 # Stateful input topics share this partition count so their tables are co-partitioned.
 STATE_PARTITIONS = TOPICS["vbp.orders"].partitions
+
+
+WebHandler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer other than a plain 200 JSON body."""
+
+    status: int
+    body: Any = None  # JSON-able, or str for text/html
+    content_type: str = "application/json"
+    headers: dict[str, str] | None = None
+
+
+def _view_for(path: str, handlers: dict[str, WebHandler]) -> type[View]:
+    """A faust View whose methods dispatch to the handlers registered for `path`."""
+
+    async def dispatch(view: View, method: str, request: Any, params: dict[str, Any]) -> Any:
+        handler = handlers.get(method)
+        if handler is None:
+            return view.error(405, f"{method.upper()} not allowed on {path}")
+        reply = await handler(request, **params)
+        if not isinstance(reply, Reply):
+            return view.json(reply)
+        if isinstance(reply.body, str):
+            return view.text(reply.body, content_type=reply.content_type, status=reply.status,
+                             headers=reply.headers)
+        return view.json(reply.body, status=reply.status, headers=reply.headers)
+
+    def method(name: str) -> Callable[..., Awaitable[Any]]:
+        async def call(self: View, request: Any, **params: Any) -> Any:
+            return await dispatch(self, name, request, params)
+
+        return call
+
+    return type(f"View{abs(hash(path))}", (View,), {m: method(m) for m in ("get", "post", "put", "delete")})
 
 
 class Rejected(Exception):
@@ -66,7 +105,8 @@ class Service:
         self.clock = InputClock(settings.bootstrap, settings.app_id)
         self.app.on_before_shutdown.connect(self._close_clock)
         self.counts: dict[str, int] = {"processed": 0, "duplicates": 0, "deadlettered": 0}
-        self.page("/health")(self._health)
+        self._routes: dict[str, dict[str, WebHandler]] = {}
+        self.route("/health")(self._health)
 
     async def _close_clock(self, app: Any, **kwargs: Any) -> None:
         await self.clock.close()
@@ -232,15 +272,20 @@ class Service:
 
     # -- web ----------------------------------------------------------------------------------
 
-    def page(self, path: str) -> Callable[[Callable[..., Any]], Any]:
-        """A read-only JSON page: `fun(request, **path_params)` returns a JSON-able value."""
+    def route(self, path: str, method: str = "GET") -> Callable[[WebHandler], WebHandler]:
+        """Serve `handler(request, **path_params)` on the service's web server (faust's aiohttp).
 
-        def register(fun: Callable[..., Any]) -> Any:
-            async def get(view: Any, request: Any, **params: Any) -> Any:
-                return view.json(await fun(request, **params))
+        The handler returns a `Reply`, or any JSON-able value for a 200. `request` is faust's
+        (aiohttp) request: `request.headers`, `request.query`, `await request.read()`.
+        """
 
-            get.__name__ = fun.__name__
-            return self.app.page(path)(get)
+        def register(handler: WebHandler) -> WebHandler:
+            handlers = self._routes.get(path)
+            if handlers is None:
+                handlers = self._routes[path] = {}
+                self.app.page(path)(_view_for(path, handlers))
+            handlers[method.lower()] = handler
+            return handler
 
         return register
 
