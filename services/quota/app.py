@@ -21,21 +21,13 @@ from aiokafka.partitioner import murmur2
 from runtime.service import STATE_PARTITIONS, Service
 from schemas.envelope import CloudEvent
 from schemas.outputs import DecisionIssued, QuotaProgress, WarningRaised
-from services.quota import ledger, rules
-from services.quota.periods import (
-    Quarter, agreement_quarters, evaluated_quarters, first_of_next_month, pace,
-)
+from services.quota import ledger, rules, views
+from services.quota.periods import Quarter, evaluated_quarters, pace, quarters_of
 
 
 def partition_of(institution_id: str) -> int:
     """The partition Kafka's default partitioner gives an institution's records."""
     return (murmur2(institution_id.encode()) & 0x7FFFFFFF) % STATE_PARTITIONS
-
-
-def quarters_of(agreement: dict[str, Any]) -> list[Quarter]:
-    start, end = date.fromisoformat(agreement["period_start"]), date.fromisoformat(agreement["period_end"])
-    year = agreement["cycle_year"] if agreement["cycle_year"] >= 1000 else start.year
-    return agreement_quarters(start, end, agreement["agreed_quantity"], year)
 
 
 class Quota:
@@ -49,6 +41,7 @@ class Quota:
         self.evaluations = service.table("evaluations")
         self.institution_state = service.table("institution-state")
         self.totals = ledger.Totals()
+        self.as_of: date | None = None  # the latest tick: "today" for the read API
         self.by_purchase: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
         self.orders.on_recover(self._rebuild_totals)
         self.agreements.on_recover(self._rebuild_agreements)
@@ -149,6 +142,7 @@ class Quota:
 
     async def on_tick(self, tick: CloudEvent, partition: int) -> None:
         as_of: date = tick.data.as_of
+        self.as_of = max(as_of, self.as_of or as_of)
         mine = [a for a in self.agreements.values() if partition_of(a["institution_id"]) == partition]
         suspensions: dict[str, list[tuple[str, str, rules.DecisionFinding]]] = defaultdict(list)
         for agreement in sorted(mine, key=lambda a: a["agreement_id"]):
@@ -326,6 +320,8 @@ def build(service: Service) -> Quota:
     @service.on_tick
     async def quota_tick(tick: CloudEvent, partition: int) -> None:
         await quota.on_tick(tick, partition)
+
+    views.register(service, quota)
 
     return quota
 

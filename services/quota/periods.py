@@ -7,11 +7,12 @@ means day D has begun and every earlier day has ended.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Any
 
 FOUR_DP = Decimal("0.0001")
 ONE_DAY = timedelta(days=1)
@@ -164,3 +165,12 @@ def pace(period_start: date, period_end: date, as_of: date) -> Decimal:
     total = (period_end - period_start).days + 1
     elapsed = min(max((as_of - period_start).days, 0), total)
     return (Decimal(elapsed) / Decimal(total)).quantize(FOUR_DP, rounding=ROUND_HALF_UP)
+
+
+def quarters_of(agreement: Mapping[str, Any]) -> list[Quarter]:
+    """The quarters of a `vbp.agreement.signed` data record (JSON form). The label's year is the
+    cycle year when it is a calendar year, else the year of period_start."""
+    start = date.fromisoformat(agreement["period_start"])
+    end = date.fromisoformat(agreement["period_end"])
+    year = agreement["cycle_year"] if agreement["cycle_year"] >= 1000 else start.year
+    return agreement_quarters(start, end, agreement["agreed_quantity"], year)

@@ -8,6 +8,7 @@ import signal
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.events import event, tick
@@ -140,3 +141,69 @@ async def test_worker_killed_mid_stream_counts_every_order_once(
         service.stop(signal.SIGTERM)
     assert len(warnings) == 1
     assert warnings[0]["data"]["metrics"]["quantity"] == expected
+
+
+async def wait_as_of(service: ServiceProcess, day: str) -> dict:
+    """The institution's read view once the service has applied the tick of `day`."""
+    async with httpx.AsyncClient() as client:
+        for _ in range(150):
+            response = await client.get(f"{service.url}/v1/quota/institutions/{HOSPITAL}")
+            if response.status_code == 200 and response.json()["as_of"] == day:
+                return response.json()
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"tick {day} not applied: {response.status_code} {response.text[:500]}")
+
+
+async def test_late_order_updates_totals_but_not_the_issued_decision(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    """Contract, late events: an order dated in Q1 that arrives after Q1 was evaluated counts in
+    Q1's totals and in the catch-up, while the Q1 warning and suspension stay as issued."""
+    service = ServiceProcess("quota", kafka_bootstrap, topic_prefix, tmp_path, VBP_POLICY="guizhou")
+    service.start()
+    try:
+        await send(kafka_bootstrap, topic_prefix + "vbp.ref.agreements", [agreement()])
+        await send(kafka_bootstrap, topic_prefix + "vbp.orders", [order(1, "2020-02-01", 100)])
+        await send(kafka_bootstrap, topic_prefix + "vbp.clock", [tick("2020-04-01")])
+        await outputs(kafka_bootstrap, topic_prefix, "vbp.decisions", 1)
+        await send(kafka_bootstrap, topic_prefix + "vbp.orders", [order(2, "2020-03-30", 200)])
+        await send(kafka_bootstrap, topic_prefix + "vbp.clock", [tick("2020-04-02")])
+        view = await wait_as_of(service, "2020-04-02")
+        q1 = view["agreements"][0]["quarters"][0]
+        assert (q1["period"], q1["ordered_quantity"], q1["completion_rate"]) == ("2020-Q1", 300, "1.0000")
+        assert view["agreements"][0]["evaluations"]["2020-Q1"]["quantity"] == 100  # as decided
+        decisions = await outputs(kafka_bootstrap, topic_prefix, "vbp.decisions", 2)
+        assert [d["data"]["action"] for d in decisions] == ["suspend_monthly_settlement",
+                                                             "resume_monthly_settlement"]
+        assert decisions[1]["data"]["effective_from"] == "2020-04-03"
+        warnings = await outputs(kafka_bootstrap, topic_prefix, "vbp.warnings", 1)
+        assert len(warnings) == 1
+
+        ranking = httpx.get(f"{service.url}/v1/quota/ranking").json()
+        assert [r["institution_id"] for r in ranking["institutions"]] == [HOSPITAL]
+        assert ranking["institutions"][0]["cumulative_quantity"] == 300
+        page = httpx.get(f"{service.url}/v1/quota/cities/520100")
+        assert page.headers["content-type"].startswith("text/html")
+        assert "中选药品约定采购量完成进度公示" in page.text
+        assert httpx.get(f"{service.url}/v1/quota/institutions/H52010299999").status_code == 404
+    finally:
+        service.stop(signal.SIGTERM)
+
+
+async def test_shanxi_sets_no_quarterly_bands_so_the_same_shortfall_raises_nothing(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    """004 sets no quarterly warn/suspend band (policy-digest: 'monitor; budget cut'): the Q1
+    shortfall that suspends under Guizhou is monitored under Shanxi, with no warning or decision."""
+    service = ServiceProcess("quota", kafka_bootstrap, topic_prefix, tmp_path, VBP_POLICY="shanxi")
+    service.start()
+    try:
+        await send(kafka_bootstrap, topic_prefix + "vbp.ref.agreements", [agreement()])
+        await send(kafka_bootstrap, topic_prefix + "vbp.orders", [order(1, "2020-02-01", 100)])
+        await send(kafka_bootstrap, topic_prefix + "vbp.clock", [tick("2020-04-01")])
+        view = await wait_as_of(service, "2020-04-01")
+        assert view["agreements"][0]["quarters"][0]["completion_rate"] == "0.3333"
+        assert view["agreements"][0]["evaluations"]["2020-Q1"]["warning_id"] is None
+        for topic in ("vbp.warnings", "vbp.decisions"):
+            assert await read(kafka_bootstrap, topic_prefix + topic, until=lambda r: len(r) > 0,
+                              timeout=3) == []
+    finally:
+        service.stop(signal.SIGTERM)
