@@ -15,7 +15,8 @@ def run_service(name: str, build: Callable[[Service], None]) -> None:
     """Run until SIGTERM/SIGINT; faust's worker stops the agents and commits on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(name)
-    asyncio.run(ensure_topics(settings.bootstrap, settings.topic_prefix))
+    asyncio.run(ensure_topics(settings.bootstrap, settings.topic_prefix,
+                              replication=settings.replication_factor))
     service = Service(settings)
     build(service)
     sys.argv = [f"services.{name}", "worker", "--loglevel", "info"]

@@ -8,7 +8,6 @@ every partition so each partition's state is evaluated where it lives, and emit 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from dataclasses import dataclass
@@ -96,7 +95,7 @@ class Service:
             datadir=str(settings.data_dir / settings.app_id),
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
-            topic_replication_factor=int(os.environ.get("VBP_REPLICATION_FACTOR", "1")),
+            topic_replication_factor=settings.replication_factor,
             # A crashed worker's partitions move on after this, not after faust's 60 s default.
             broker_session_timeout=10.0,
             broker_heartbeat_interval=2.0,

@@ -24,6 +24,7 @@ class Settings:
     data_dir: Path
     processing_guarantee: str
     app_id: str
+    replication_factor: int
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -42,6 +43,7 @@ class Settings:
             processing_guarantee=env.get("VBP_PROCESSING_GUARANTEE", "at_least_once"),
             # Faust app id = consumer group and changelog names; a new id replays from offset 0.
             app_id=env.get("VBP_APP_ID") or f"{env.get('VBP_TOPIC_PREFIX', '')}vbp-{service}",
+            replication_factor=int(env.get("VBP_REPLICATION_FACTOR", "1")),
         )
 
     def topic(self, base: str) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -13,9 +12,9 @@ from schemas.topics import TOPICS
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(bootstrap: str, prefix: str = "", *, attempts: int = 30) -> list[str]:
+async def ensure_topics(bootstrap: str, prefix: str = "", *, replication: int = 1,
+                        attempts: int = 30) -> list[str]:
     """Create every missing contract topic; return the names created. Waits for the broker."""
-    replication = int(os.environ.get("VBP_REPLICATION_FACTOR", "1"))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vbp-topics")
     for attempt in range(attempts):
         try:
@@ -49,8 +48,9 @@ async def ensure_topics(bootstrap: str, prefix: str = "", *, attempts: int = 30)
 def main() -> None:
     from runtime.settings import Settings
 
-    settings = Settings.from_env("quota")
-    created = asyncio.run(ensure_topics(settings.bootstrap, settings.topic_prefix))
+    settings = Settings.from_env("quota")  # any service: the topic settings are shared
+    created = asyncio.run(ensure_topics(settings.bootstrap, settings.topic_prefix,
+                                        replication=settings.replication_factor))
     print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else ""))
 
 
