@@ -32,7 +32,7 @@ def kafka_bootstrap() -> Iterator[str]:
         yield os.environ["VBP_KAFKA_BOOTSTRAP"]
         return
     if _docker_answers():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
