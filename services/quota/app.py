@@ -11,6 +11,7 @@ Totals and the agreement index are derived in memory and rebuilt after every tab
 """
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -266,7 +267,9 @@ class Quota:
             finding = rules.non_winning_ratio(by_winning[True], by_winning[False],
                                               self.policy.non_winning_max_ratio)
             if finding is not None:
-                warning_id = rules.output_id(finding.rule, institution_id, month, generic_name)
+                # Ids are ASCII (schemas.types.Identifier): the generic name enters as a digest.
+                name_key = hashlib.sha1(generic_name.encode()).hexdigest()[:12]
+                warning_id = rules.output_id(finding.rule, institution_id, month, name_key)
                 await self.warn(warning_id, finding, "institution", institution_id, month, tick,
                                 {**finding.metrics, "generic_name": generic_name})
         state["months"].append(month)

@@ -207,3 +207,33 @@ async def test_shanxi_sets_no_quarterly_bands_so_the_same_shortfall_raises_nothi
                               timeout=3) == []
     finally:
         service.stop(signal.SIGTERM)
+
+
+async def test_non_winning_quantity_above_winning_in_reference_units_warns(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    """000 §五(一): in January the hospital bought 100 winning 20 mg tablets (200 reference units
+    of 10 mg) and 300 non-winning 10 mg tablets (300 units): non-winning exceeds winning."""
+    other = "XC10AAA081A001010100999"
+    products = [
+        event("vbp.product.listed", "p-win", "2019-12-01", product_code=WINNER, winning=True,
+              reference_units="2"),
+        event("vbp.product.listed", "p-other", "2019-12-01", product_code=other, winning=False,
+              specification="10mg", reference_units="1", manufacturer_id="M11000000999"),
+    ]
+    await send(kafka_bootstrap, topic_prefix + "vbp.ref.products", products)
+    await send(kafka_bootstrap, topic_prefix + "vbp.ref.agreements", [agreement()])
+    await send(kafka_bootstrap, topic_prefix + "vbp.orders", [
+        order(1, "2020-01-10", 100),
+        event("vbp.order.placed", "ord-x", "2020-01-20", order_id="ord-x", institution_id=HOSPITAL,
+              product_code=other, quantity=300)])
+    await send(kafka_bootstrap, topic_prefix + "vbp.clock", [tick("2020-02-01")])
+    service = ServiceProcess("quota", kafka_bootstrap, topic_prefix, tmp_path)
+    service.start()
+    try:
+        warnings = await outputs(kafka_bootstrap, topic_prefix, "vbp.warnings", 1)
+    finally:
+        service.stop(signal.SIGTERM)
+    data = warnings[0]["data"]
+    assert (data["rule"], data["subject_id"], data["period"]) == ("quota.non_winning_ratio", HOSPITAL, "2020-01")
+    assert data["policy_ref"] == "000 §五(一)"
+    assert data["metrics"]["generic_name"] == "阿托伐他汀钙片"
