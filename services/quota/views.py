@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.service import Reply, Service
 from services.quota import rules
-from services.quota.periods import evaluated_quarters, pace, quarters_of
+from services.quota.periods import add_months, evaluated_quarters, month_of, pace, quarters_of
 
 if TYPE_CHECKING:
     from services.quota.app import Quota
@@ -26,6 +26,7 @@ def agreement_view(quota: Quota, agreement: dict[str, Any], as_of: date | None) 
     return {
         "agreement_id": agreement["agreement_id"],
         "product_code": agreement["product_code"],
+        "months": month_totals(quota, agreement, as_of),
         "generic_name": agreement["generic_name"],
         "agreed_quantity": year_target,
         "cumulative_quantity": cumulative,
@@ -35,6 +36,18 @@ def agreement_view(quota: Quota, agreement: dict[str, Any], as_of: date | None) 
         "quarters": period,
         "evaluations": (quota.evaluations.get(agreement["agreement_id"]) or {}).get("quarters", {}),
     }
+
+
+def month_totals(quota: Quota, agreement: dict[str, Any], as_of: date | None) -> list[dict[str, Any]]:
+    """Totals per agreement-relative month (month n starts n months after period_start)."""
+    start, end = date.fromisoformat(agreement["period_start"]), date.fromisoformat(agreement["period_end"])
+    months, n = [], 0
+    while (first := add_months(start, n)) <= end and (as_of is None or first < as_of):
+        last = min(add_months(start, n + 1) - timedelta(days=1), end)
+        sums = quota.totals.sum(agreement["institution_id"], agreement["product_code"], first, last)
+        months.append({"month": month_of(first), "start": first.isoformat(), "end": last.isoformat(), **sums})
+        n += 1
+    return months
 
 
 def institution_view(quota: Quota, institution_id: str) -> dict[str, Any]:

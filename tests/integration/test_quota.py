@@ -171,6 +171,9 @@ async def test_late_order_updates_totals_but_not_the_issued_decision(
         q1 = view["agreements"][0]["quarters"][0]
         assert (q1["period"], q1["ordered_quantity"], q1["completion_rate"]) == ("2020-Q1", 300, "1.0000")
         assert view["agreements"][0]["evaluations"]["2020-Q1"]["quantity"] == 100  # as decided
+        months = view["agreements"][0]["months"]
+        assert [(m["month"], m["ordered"]) for m in months] == [
+            ("2020-01", 0), ("2020-02", 100), ("2020-03", 200), ("2020-04", 0)]
         decisions = await outputs(kafka_bootstrap, topic_prefix, "vbp.decisions", 2)
         assert [d["data"]["action"] for d in decisions] == ["suspend_monthly_settlement",
                                                              "resume_monthly_settlement"]
