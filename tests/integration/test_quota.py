@@ -240,3 +240,24 @@ async def test_non_winning_quantity_above_winning_in_reference_units_warns(
     assert (data["rule"], data["subject_id"], data["period"]) == ("quota.non_winning_ratio", HOSPITAL, "2020-01")
     assert data["policy_ref"] == "000 §五(一)"
     assert data["metrics"]["generic_name"] == "阿托伐他汀钙片"
+
+
+async def test_amended_agreement_moves_the_targets_the_totals_follow(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    """An agreement re-signed with the same id and a new quantity replaces the old one: Q1's
+    target drops from 300 to 150, so 120 ordered is exactly 80 % and no longer warns (000 §五(三))."""
+    await send(kafka_bootstrap, topic_prefix + "vbp.ref.agreements", [agreement()])
+    await send(kafka_bootstrap, topic_prefix + "vbp.orders", [order(1, "2020-02-01", 120)])
+    await send(kafka_bootstrap, topic_prefix + "vbp.ref.agreements", [agreement(agreed_quantity=600)])
+    await send(kafka_bootstrap, topic_prefix + "vbp.clock", [tick("2020-04-01")])
+    service = ServiceProcess("quota", kafka_bootstrap, topic_prefix, tmp_path)
+    service.start()
+    try:
+        view = await wait_as_of(service, "2020-04-01")
+    finally:
+        service.stop(signal.SIGTERM)
+    (only,) = view["agreements"]
+    assert (only["agreed_quantity"], only["quarters"][0]["target_quantity"]) == (600, 150)
+    assert only["evaluations"]["2020-Q1"] == {"quantity": 120, "target": 150, "warning_id": None}
+    assert await read(kafka_bootstrap, topic_prefix + "vbp.warnings", until=lambda r: len(r) > 0,
+                      timeout=3) == []
