@@ -91,6 +91,7 @@ class Service:
             topic_partitions=STATE_PARTITIONS,
             processing_guarantee=settings.processing_guarantee,
             web_host=settings.web_host,
+            web_bind=settings.web_host,  # faust listens on 0.0.0.0 unless told otherwise
             web_port=settings.web_port,
             datadir=str(settings.data_dir / settings.app_id),
             consumer_auto_offset_reset="earliest",
@@ -125,11 +126,16 @@ class Service:
 
     # -- consuming ----------------------------------------------------------------------------
 
-    def consume(self, *bases: str) -> Callable[[Handler], Handler]:
+    def consume(self, *bases: str, keyed_apart: bool = False) -> Callable[[Handler], Handler]:
         """Register `handler` for the events of the contract topics `bases`.
 
         Keep one agent per topic group at concurrency 1: with more, faust can commit an offset
         past an event still in flight (faust-streaming issue 606).
+
+        `keyed_apart`: the topics are not keyed like the service's state (e.g. settlement reads
+        vbp.quota.progress, keyed by agreement, while its state is keyed by institution). Every
+        partition of them then feeds every state partition's ticks, outputs of other services
+        included, so a tick waits for all of them.
         """
         partitions = {TOPICS[base].partitions for base in bases}
         if len(partitions) != 1:
@@ -140,10 +146,16 @@ class Service:
 
         for base in bases:
             topic = TOPICS[base]
-            if topic.direction == "input" and base != "vbp.clock":
-                for state_partition in range(STATE_PARTITIONS):
-                    source = state_partition if topic.partitions == STATE_PARTITIONS else 0
-                    self.clock.feeds(state_partition, TopicPartition(self.settings.topic(base), source))
+            if base == "vbp.clock" or (topic.direction != "input" and not keyed_apart):
+                continue
+            for state_partition in range(STATE_PARTITIONS):
+                if keyed_apart:
+                    sources = list(range(topic.partitions))
+                else:
+                    sources = [state_partition if topic.partitions == STATE_PARTITIONS else 0]
+                for source in sources:
+                    tp = TopicPartition(self.settings.topic(base), source)
+                    self.clock.feeds(state_partition, tp)
 
         def register(handler: Handler) -> Handler:
             name = handler.__name__

@@ -32,7 +32,8 @@ class InstitutionRegistered(EventData):
     model_config = example({
         "institution_id": _GUIYANG_HOSPITAL, "name": "贵阳市第一人民医院",
         "county_code": "520102", "city_code": "520100", "kind": "public",
-        "insurance_designated": True,
+        "insurance_designated": True, "disbursement_year": 2019,
+        "avg_monthly_disbursement": "6200000.0000",
     })
     institution_id: InstitutionId
     name: Name
@@ -40,12 +41,25 @@ class InstitutionRegistered(EventData):
     city_code: RegionCode = Field(description="GB/T 2260 code of the city or prefecture (市州).")
     kind: Literal["public", "military", "private", "pharmacy"]
     insurance_designated: bool = Field(strict=True, description="Insurance-designated (定点).")
+    disbursement_year: int | None = Field(
+        default=None, strict=True, ge=1000, le=9999,
+        description="Our extension, set by the bureau: the year that avg_monthly_disbursement "
+        "covers. Re-register the institution each year with the new figure.",
+    )
+    avg_monthly_disbursement: Money | None = Field(
+        default=None,
+        description="Our extension, set by the bureau: the institution's average monthly "
+        "insurance-fund disbursement in disbursement_year (上年度月均拨付医保基金), the basis of "
+        "Guizhou's prepayment for the following year (000 §五(三)).",
+    )
 
     @model_validator(mode="after")
     def _pharmacy_prefix(self) -> InstitutionRegistered:
         # Contract: the code starts with P exactly for pharmacies, H for hospitals and clinics.
         if (self.kind == "pharmacy") != self.institution_id.startswith("P"):
             raise ValueError("institution_id starts with P exactly when kind is 'pharmacy'")
+        if (self.disbursement_year is None) != (self.avg_monthly_disbursement is None):
+            raise ValueError("disbursement_year and avg_monthly_disbursement come together")
         return self
 
 
