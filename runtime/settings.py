@@ -10,7 +10,8 @@ from schemas.topics import topic_name
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # One web port per service, so all of them run side by side on one machine.
-DEFAULT_WEB_PORTS = {"quota": 8101, "supply": 8102, "settlement": 8103, "alerts": 8104}
+DEFAULT_WEB_PORTS = {"quota": 8101, "supply": 8102, "settlement": 8103, "alerts": 8104,
+                     "alliance": 8105}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from schemas.events import (
     ProductionResumed,
     ProductionStopped,
     ProductListed,
+    QuotaMonthlySummary,
     QuotaProgress,
     ShortageEscalated,
     ShortfallForecast,
@@ -50,7 +51,7 @@ __all__ = [
     "Alternative", "ClockTick", "CloudEvent", "DecisionIssued", "DeliveryAccepted",
     "DeliveryRejected", "EventData", "FundPrepaid", "InstitutionRegistered", "NotificationLogged",
     "OrderCancelled", "OrderPlaced", "PaymentMade", "ProductListed", "ProductionResumed",
-    "ProductionStopped", "QuotaProgress", "ShortageEscalated", "ShortfallForecast",
-    "SupplyMonthlyReported", "Topic", "WarningRaised", "example_data", "example_event",
+    "ProductionStopped", "QuotaMonthlySummary", "QuotaProgress", "ShortageEscalated",
+    "ShortfallForecast", "SupplyMonthlyReported", "Topic", "WarningRaised", "example_data", "example_event",
     "key_for", "key_of", "new_event", "topic_name",
 ]

@@ -165,4 +165,5 @@ def example_event(type: str, **changes: Any) -> CloudEvent:
     )
 
 
-_EXAMPLE_SERVICE = {"vbp.shortage.escalated": "supply", "vbp.notification.logged": "alerts"}
+_EXAMPLE_SERVICE = {"vbp.shortage.escalated": "supply", "vbp.notification.logged": "alerts",
+                    "vbp.quota.monthly_summary": "alliance"}

@@ -12,6 +12,7 @@ from schemas.outputs import (
     Alternative,
     DecisionIssued,
     NotificationLogged,
+    QuotaMonthlySummary,
     QuotaProgress,
     ShortageEscalated,
     WarningRaised,
@@ -37,8 +38,9 @@ __all__ = [
     "DecisionIssued", "DeliveryAccepted", "DeliveryRejected", "EVENT_TYPES", "EXAMPLES",
     "EventData", "FundPrepaid", "INPUT_TYPES", "InstitutionRegistered", "NotificationLogged",
     "OUTPUT_TYPES", "OrderCancelled", "OrderPlaced", "PaymentMade", "ProductListed",
-    "ProductionResumed", "ProductionStopped", "QuotaProgress", "ShortageEscalated",
-    "ShortfallForecast", "SupplyMonthlyReported", "WarningRaised", "example_data",
+    "ProductionResumed", "ProductionStopped", "QuotaMonthlySummary", "QuotaProgress",
+    "ShortageEscalated", "ShortfallForecast", "SupplyMonthlyReported", "WarningRaised",
+    "example_data",
 ]
 
 _INPUTS: tuple[type[EventData], ...] = (
@@ -48,6 +50,7 @@ _INPUTS: tuple[type[EventData], ...] = (
 )
 _OUTPUTS: tuple[type[EventData], ...] = (
     QuotaProgress, WarningRaised, ShortageEscalated, DecisionIssued, NotificationLogged,
+    QuotaMonthlySummary,
 )
 
 INPUT_TYPES: tuple[str, ...] = tuple(model.TYPE for model in _INPUTS)

@@ -14,6 +14,7 @@ from schemas.types import (
     ManufacturerId,
     Metrics,
     Money,
+    Month,
     Name,
     Period,
     ProductCode,
@@ -69,6 +70,38 @@ class QuotaProgress(EventData):
     pace: Rate | None = Field(
         default=None, description="序时进度: share of the period gone by (our extension)."
     )
+
+
+class QuotaMonthlySummary(EventData):
+    """A month's quota progress summed per generic name and city, shared with alliance partners
+    (000 §六(一): monthly progress summarised and reported; our extension)."""
+
+    TYPE: ClassVar[str] = "vbp.quota.monthly_summary"
+    model_config = example({
+        "summary_id": "2020-03:520100:dc13bccade08", "month": "2020-03",
+        "generic_name": "阿托伐他汀钙片", "city_code": "520100", "agreements": 12,
+        "institutions": 9, "ordered_quantity": 20000, "target_quantity": 30000,
+        "completion_rate": "0.6667", "as_of": "2020-04-01",
+    })
+    summary_id: Identifier = Field(
+        description="month:city_code:first 12 hex digits of sha256(generic_name in UTF-8)."
+    )
+    month: Month = Field(description="The month summarised (ended before `as_of`).")
+    generic_name: Name
+    city_code: RegionCode = Field(description="GB/T 2260 code of the city or prefecture (市州).")
+    agreements: Quantity = Field(description="Agreements summed.")
+    institutions: Quantity = Field(description="Distinct institutions holding them.")
+    ordered_quantity: Quantity = Field(
+        description="Sum of the agreements' cumulative_quantity in the agreement quarter holding "
+        "the month's last day (the quota service's counted quantity since period_start)."
+    )
+    target_quantity: Quantity = Field(
+        description="Sum of the same records' cumulative_target (the task to that quarter's end)."
+    )
+    completion_rate: Rate | None = Field(
+        default=None, description="ordered_quantity / target_quantity, or null for a zero target."
+    )
+    as_of: IsoDate = Field(description="Business day of the tick that produced the summary.")
 
 
 class WarningRaised(EventData):

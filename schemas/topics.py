@@ -65,6 +65,9 @@ _ALL = (
           "source /alliance/<prov>)."),
     Topic("vbp.quota.progress", "agreement_id:period", True, 4, ("vbp.quota.progress",),
           "output", "Quota progress per agreement and period; latest value per key."),
+    Topic("vbp.quota.summaries", "summary_id", True, 1, ("vbp.quota.monthly_summary",),
+          "output", "Monthly quota progress per generic name and city, as shared with alliance "
+          "partners (written by the alliance service); latest value per key."),
     Topic("vbp.warnings", "subject_id", False, 4, ("vbp.warning.raised",),
           "output", "Warnings raised by the rules."),
     Topic("vbp.escalations", "product_code", False, 4, ("vbp.shortage.escalated",),

@@ -52,6 +52,7 @@ def test_every_contract_type_is_registered() -> None:
         "vbp.supply.production_resumed", "vbp.supply.shortfall_forecast", "vbp.payment.made",
         "vbp.fund.prepaid", "vbp.clock.tick", "vbp.quota.progress", "vbp.warning.raised",
         "vbp.shortage.escalated", "vbp.decision.issued", "vbp.notification.logged",
+        "vbp.quota.monthly_summary",
     }
     assert set(EVENT_TYPES) == contract == set(EXAMPLES)
 

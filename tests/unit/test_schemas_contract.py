@@ -35,6 +35,7 @@ CONTRACT_TOPICS = {
     "vbp.alliance.inbound": ("province", False, 1, "input"),
     "vbp.alliance.outbound": ("province", False, 1, "output"),
     "vbp.quota.progress": ("agreement_id:period", True, 4, "output"),
+    "vbp.quota.summaries": ("summary_id", True, 1, "output"),
     "vbp.warnings": ("subject_id", False, 4, "output"),
     "vbp.escalations": ("product_code", False, 4, "output"),
     "vbp.decisions": ("subject_id", False, 4, "output"),

@@ -1,0 +1,136 @@
+"""Alliance service: publisher, per-partner pushers, the inbound endpoint and the alliance view.
+
+Configuration: `VBP_ALLIANCE_CONFIG` names the deployment's TOML file (config.py; examples in
+deploy/alliance/). Without it the service runs with no partners: it shares nothing, pushes
+nothing and refuses every batch as from an unknown sender.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from runtime.service import Service
+from schemas.envelope import CloudEvent
+from services.alliance import batch
+from services.alliance import config as alliance_config
+from services.alliance.inbound import Inbound
+from services.alliance.publisher import Publisher
+from services.alliance.push import Pusher
+from services.alliance.views import PartnerView
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV = "VBP_ALLIANCE_CONFIG"
+RESTART_SECONDS = 2.0
+
+
+class Alliance:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        own = service.policy.region_code
+        path = os.environ.get(CONFIG_ENV)
+        if path:
+            self.config = alliance_config.load(Path(path), own)
+        else:
+            log.warning("%s is not set: no alliance partners", CONFIG_ENV)
+            self.config = alliance_config.AllianceConfig.empty(own)
+        self.publisher = Publisher(service, self.config)
+        self.view = PartnerView(service)
+        self.inbound = Inbound(service.settings, self.config)
+        self.pushers = [Pusher(service.settings, self.config, p)
+                        for p in self.config.partners.values()]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.inbound.start()
+        self._tasks = [asyncio.create_task(self._supervise(p)) for p in self.pushers]
+
+    async def stop(self, *args: Any, **kwargs: Any) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.inbound.stop()
+
+    async def _supervise(self, pusher: Pusher) -> None:
+        """Keep a partner's loop running: after an error it resumes from its durable cursor."""
+        while True:
+            try:
+                await pusher.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the cursor is in Kafka: a restart loses nothing
+                log.exception("push loop for %s failed; restarting", pusher.partner.province)
+                pusher.status["last_error"] = repr(error)
+                await asyncio.sleep(RESTART_SECONDS)
+
+    def partners_status(self) -> dict[str, Any]:
+        return {"province": self.config.province, "key_id": self.config.key_id,
+                "partners": [p.status for p in self.pushers],
+                "inbound": {"accepted_batches_remembered": len(self.inbound.accepted),
+                            "counts": dict(self.inbound.counts)},
+                "published": self.publisher.counts}
+
+
+def build(service: Service) -> Alliance:
+    alliance = Alliance(service)
+    publisher = alliance.publisher
+
+    @service.consume("vbp.escalations")
+    async def alliance_escalations(event: CloudEvent) -> None:
+        await publisher.on_escalation(event)
+
+    @service.consume("vbp.decisions")
+    async def alliance_decisions(event: CloudEvent) -> None:
+        await publisher.on_decision(event)
+
+    @service.consume("vbp.ref.products")
+    async def alliance_products(event: CloudEvent) -> None:
+        await publisher.on_reference(event)
+
+    @service.consume("vbp.ref.institutions")
+    async def alliance_institutions(event: CloudEvent) -> None:
+        await publisher.on_reference(event)
+
+    @service.consume("vbp.ref.agreements")
+    async def alliance_agreements(event: CloudEvent) -> None:
+        await publisher.on_reference(event)
+
+    @service.consume("vbp.supply.reports")
+    async def alliance_reports(event: CloudEvent) -> None:
+        await publisher.on_report(event)
+
+    @service.consume("vbp.quota.progress")
+    async def alliance_progress(event: CloudEvent) -> None:
+        await publisher.on_progress(event)
+
+    @service.on_tick
+    async def alliance_tick(tick: CloudEvent, partition: int) -> None:
+        await publisher.on_tick(tick, partition)
+
+    @service.consume("vbp.alliance.inbound")
+    async def alliance_inbound(event: CloudEvent) -> None:
+        await alliance.view.on_inbound(event)
+
+    @service.route(batch.PATH, "POST")
+    async def inbound(request: Any) -> Any:
+        return await alliance.inbound.handle(request)
+
+    @service.route("/v1/alliance/view")
+    async def view(request: Any) -> Any:
+        names = {p.province: p.name for p in alliance.config.partners.values()}
+        return alliance.view.document(alliance.config.province, names,
+                                      request.query.get("generic_name"))
+
+    @service.route("/v1/alliance/partners")
+    async def partners(request: Any) -> Any:
+        return alliance.partners_status()
+
+    @service.app.task
+    async def start_exchange() -> None:
+        await alliance.start()
+
+    service.app.on_before_shutdown.connect(alliance.stop)
+    return alliance
