@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -383,20 +383,8 @@ def production_stop(
         return None
     level = _higher("province", min_level.value or "province")
     others = [w for w in other_winners if w.product_code != product.product_code]
-    partners = sorted(
-        {
-            Alternative(a.province, a.product_code, a.manufacturer_id)
-            for a in alliance_winners
-            if a.generic_name == product.generic_name
-            and a.province != province_code
-            and a.product_code != product.product_code
-        },
-        key=lambda a: (a.province, a.product_code),
-    )
-    alternatives = tuple(
-        Alternative(province_code, w.product_code, w.manufacturer_id)
-        for w in sorted(others, key=lambda w: w.product_code)
-    ) + tuple(partners)
+    alternatives = alternatives_for(product.product_code, product.generic_name, province_code,
+                                    others, alliance_winners)
     evidence: dict[str, Any] = {
         "incident_id": incident_id,
         "manufacturer_id": product.manufacturer_id,
@@ -404,15 +392,11 @@ def production_stop(
         "expected_resume_on": expected_resume_on and expected_resume_on.isoformat(),
         "base_level": level,
     }
-    covered: bool | None = None
-    if cover_months.value is not None and demand_amc is not None:
-        inventory = sum(w.inventory for w in others)
-        need = _dec(cover_months.value) * (sum((w.amc for w in others), Decimal(0)) + demand_amc)
-        covered = inventory >= need
-        evidence |= {"other_winners_inventory": inventory, "needed_for_cover": _show(need),
-                     "cover_months": str(cover_months.value), "demand_amc": _show(demand_amc)}
-        if not covered:
-            level = _higher(level, "alliance" if partners else "national")
+    covered, workings = own_supply_covers(others, demand_amc, cover_months)
+    evidence |= workings
+    if covered is False:
+        partners = any(a.province != province_code for a in alternatives)
+        level = _higher(level, "alliance" if partners else "national")
     evidence["own_supply_covers"] = "unknown" if covered is None else covered
     reason = f"winning product's production stopped (incident {incident_id})"
     if covered is False:
@@ -424,6 +408,85 @@ def production_stop(
         generic_name=product.generic_name, region_code=province_code, level=level,
         reason=reason, policy_ref=_ref(min_level), evidence=evidence, alternatives=alternatives,
     )
+
+
+def alternatives_for(
+    product_code: str,
+    generic_name: str,
+    province_code: str,
+    other_winners: Sequence[WinnerStock],
+    alliance_winners: Iterable[AllianceWinner],
+) -> tuple[Alternative, ...]:
+    """Where institutions can turn (002 §四(六) 优先采购其他省份中选药品): the province's other
+    winners of the generic name first, then partner provinces' winners of it, each sorted by
+    province and code; never the short product itself."""
+    own = sorted({w.product_code: w for w in other_winners
+                  if w.product_code != product_code}.values(), key=lambda w: w.product_code)
+    partners = sorted(
+        {
+            Alternative(a.province, a.product_code, a.manufacturer_id)
+            for a in alliance_winners
+            if a.generic_name == generic_name
+            and a.province != province_code
+            and a.product_code != product_code
+        },
+        key=lambda a: (a.province, a.product_code),
+    )
+    return tuple(Alternative(province_code, w.product_code, w.manufacturer_id)
+                 for w in own) + tuple(partners)
+
+
+def own_supply_covers(
+    other_winners: Sequence[WinnerStock],
+    demand_amc: Decimal | None,
+    cover_months: Param[Number],
+) -> tuple[bool | None, dict[str, Any]]:
+    """Whether the province's other winners can take over a short product's demand and still
+    hold ``cover_months`` (the low-inventory cover, so taking over does not push them into
+    low_inventory)::
+
+        sum(inventory) >= cover_months x (sum(their AMC) + demand_amc)
+
+    None when the cover or the demand is unknown; with the workings for the evidence."""
+    if cover_months.value is None or demand_amc is None:
+        return None, {}
+    inventory = sum(w.inventory for w in other_winners)
+    need = _dec(cover_months.value) * (sum((w.amc for w in other_winners), Decimal(0)) + demand_amc)
+    return inventory >= need, {
+        "other_winners_inventory": inventory, "needed_for_cover": _show(need),
+        "cover_months": str(cover_months.value), "demand_amc": _show(demand_amc)}
+
+
+def beyond_the_province(
+    escalation: Escalation,
+    episode: str,
+    other_winners: Sequence[WinnerStock],
+    demand_amc: Decimal | None,
+    cover_months: Param[Number],
+    alliance_winners: Iterable[AllianceWinner],
+) -> Escalation:
+    """A shortage at ``province`` level goes on to the alliance, or the nation when no partner
+    has a winner of the generic name, once the province's own supply cannot cover the demand
+    (002 §四(五)-(六), 003 §三(二)2); every escalation lists the alternatives known. Below the
+    province only the alternatives are added. ``episode`` is the last part of the id."""
+    others = [w for w in other_winners if w.product_code != escalation.product_code]
+    alternatives = alternatives_for(escalation.product_code, escalation.generic_name,
+                                    escalation.region_code, others, alliance_winners)
+    if escalation.level != "province":
+        return replace(escalation, alternatives=alternatives)
+    covered, workings = own_supply_covers(others, demand_amc, cover_months)
+    evidence = {**escalation.evidence, **workings,
+                "own_supply_covers": "unknown" if covered is None else covered}
+    level: Level = escalation.level
+    reason = escalation.reason
+    if covered is False:
+        partners = any(a.province != escalation.region_code for a in alternatives)
+        level = "alliance" if partners else "national"
+        reason += "; the province's other winners cannot cover its demand"
+    return replace(
+        escalation, level=level, reason=reason, evidence=evidence, alternatives=alternatives,
+        id=finding_id(escalation.rule, escalation.product_code, escalation.region_code, level,
+                      episode))
 
 
 def unfilled_orders(
@@ -580,21 +643,25 @@ def distributor_limit(
     distributor_ids: Iterable[str],
     limit: Param[int],
     period: str | None = None,
+    product_code: str | None = None,
 ) -> SupplyWarning | None:
     """``supply.distributor_limit`` (Yunnan 002 §四(六) 不超过3家（含3家）): an agreement, or a
     manufacturer across its agreements for a winning product, naming more distinct distributors
     than ``limit`` warns. Silent profiles (Guizhou, Chongqing, Xi'an, Shanxi) fire nothing.
-    ``period``: e.g. the agreement's cycle year, so a later cycle warns afresh."""
+    ``period``: e.g. the agreement's cycle year, so a later cycle warns afresh.
+    ``product_code``: the winning product a manufacturer's distributors were counted for (its
+    winners are counted one by one); it takes the id's last part, so each warns on its own."""
     if limit.value is None:
         return None
     named = sorted(set(distributor_ids))
     if len(named) <= limit.value:
         return None
     return SupplyWarning(
-        id=finding_id(DISTRIBUTOR_LIMIT, subject_id, period, "warning"),
+        id=finding_id(DISTRIBUTOR_LIMIT, subject_id, period, product_code or "warning"),
         rule=DISTRIBUTOR_LIMIT, severity="warning", subject_kind=subject_kind,
         subject_id=subject_id, period=period, policy_ref=_ref(limit),
-        metrics={"distributors": named, "distributor_count": len(named), "limit": limit.value},
+        metrics={"distributors": named, "distributor_count": len(named), "limit": limit.value,
+                 **({"product_code": product_code} if product_code else {})},
         message=f"{subject_kind} {subject_id} names {len(named)} distributors, "
         f"more than the {limit.value} allowed",
     )

@@ -43,6 +43,7 @@ from services.supply.rules import (
     OpenOrder,
     SupplyWarning,
     WinnerStock,
+    beyond_the_province,
     consistency_gate,
     distributor_limit,
     finding_id,
@@ -540,3 +541,58 @@ def test_overlong_finding_ids_are_shortened_deterministically() -> None:
     assert len(long_id) == 128 and long_id == finding_id(DISTRIBUTOR_LIMIT, "A" * 128, "2020",
                                                          "warning")
     assert long_id != finding_id(DISTRIBUTOR_LIMIT, "A" * 127 + "B", "2020", "warning")
+
+
+# beyond the province ---------------------------------------------------------------------------
+
+
+def province_shortage() -> Escalation:
+    [e] = unfilled([order(1, "H52010200001"), order(2, "H52030200001", ZUNYI)])
+    assert e.level == "province"
+    return e
+
+
+def widen(e: Escalation, others: list[WinnerStock], demand: Decimal | None = Decimal(100),
+          alliance: list[AllianceWinner] = ALLIANCE) -> Escalation:
+    return beyond_the_province(e, "2020-04", others, demand,
+                               GUIZHOU.supply.low_inventory_cover_months, alliance)
+
+
+def test_a_provincial_shortage_the_other_winners_cover_stays_in_the_province() -> None:
+    e = widen(province_shortage(), [ample(200)])
+    assert e.level == "province" and e.evidence["own_supply_covers"] is True
+    assert e.alternatives[0] == Alternative("520000", OTHER_WINNER.product_code,
+                                            OTHER_WINNER.manufacturer_id)
+
+
+def test_a_provincial_shortage_beyond_the_own_supply_goes_to_the_alliance() -> None:
+    """002 §四(六): hospitals turn to other provinces' winners; the id names the new level."""
+    e = widen(province_shortage(), [ample(199)])
+    assert e.level == "alliance" and e.evidence["own_supply_covers"] is False
+    assert e.id == f"{UNFILLED_ORDERS}:XC08CAA017A001010100783:520000:alliance:2020-04"
+    assert {a.province for a in e.alternatives} == {"520000", "140000", "500000"}
+    as_escalation_event(e)
+
+
+def test_with_no_partner_winner_the_shortage_goes_to_the_nation() -> None:
+    assert widen(province_shortage(), [], alliance=[]).level == "national"
+
+
+def test_below_the_province_only_the_alternatives_are_added() -> None:
+    [e] = unfilled([order(1, "H52010200001")])
+    widened = widen(e, [])
+    assert (widened.level, widened.id) == (e.level, e.id) and widened.alternatives
+
+
+def test_unknown_demand_keeps_the_provincial_level() -> None:
+    e = widen(province_shortage(), [], demand=None)
+    assert e.level == "province" and e.evidence["own_supply_covers"] == "unknown"
+
+
+def test_a_winners_distributors_are_counted_per_product() -> None:
+    w = distributor_limit("manufacturer", "M12000000783", DISTRIBUTORS,
+                          YUNNAN.supply.distributor_limit, period="2020",
+                          product_code="XC08CAA017A001010100783")
+    assert w is not None
+    assert w.id == f"{DISTRIBUTOR_LIMIT}:M12000000783:2020:XC08CAA017A001010100783"
+    assert w.metrics["product_code"] == "XC08CAA017A001010100783"
