@@ -11,6 +11,7 @@ done here because faust has none; it assumes producers stamp records in the orde
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import defaultdict
 
@@ -43,15 +44,14 @@ class InputClock:
     async def wait_for(self, state_partition: int, timestamp_ms: int) -> None:
         """Return once every feed of `state_partition` is processed up to `timestamp_ms`."""
         feeds = self._feeds[state_partition]
-        waited = 0.0
-        while True:
+        polls_per_log = max(1, int(30 / self._poll))
+        for polls in itertools.count(1):
             pending = [tp for tp in feeds if not await self._reached(tp, timestamp_ms)]
             if not pending:
                 return
-            if waited and waited % 30 < self._poll:
-                log.info("tick at %s waits for %s", timestamp_ms, pending)
+            if polls % polls_per_log == 0:
+                log.info("tick at %s still waits for %s", timestamp_ms, pending)
             await asyncio.sleep(self._poll)
-            waited += self._poll
 
     async def _reached(self, tp: TopicPartition, timestamp_ms: int) -> bool:
         target = self._targets.get((tp, timestamp_ms))
