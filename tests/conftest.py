@@ -14,8 +14,8 @@ import pytest
 from runtime.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
-# Not the demo's 9092: the tests' broker must not share state with a running demo.
-TEST_BROKER_PORT = int(os.environ.get("VBP_TEST_KAFKA_PORT", "39092"))
+# Not the demo's 9092, and below the ephemeral port range (32768+) so no client socket holds it.
+TEST_BROKER_PORT = int(os.environ.get("VBP_TEST_KAFKA_PORT", "29192"))
 
 
 def _docker_answers() -> bool:
