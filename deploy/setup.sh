@@ -13,3 +13,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 deploy/kafka.sh fetch
+# The dashboard's browser test and `make run --screenshot` drive Debian's Chromium (never a
+# browser download of Playwright's own); CJK fonts make the Chinese labels legible.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  else
+    echo "setup: chromium is missing (apt-get install chromium fonts-noto-cjk as root)" >&2
+  fi
+fi

@@ -1,0 +1,107 @@
+"""The dashboard's view as a plain function of the events it reads (no Kafka, no browser)."""
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.__main__ import cities
+from dashboard.view import View
+from policies import load_profile
+from schemas.events import example_data
+
+GUIZHOU = load_profile("guizhou")
+
+
+def ev(type_: str, time: str = "2020-04-01T00:00:00+08:00", **data: Any) -> dict[str, Any]:
+    return {"type": type_, "time": time, "data": example_data(type_, **data)}
+
+
+def progress(agreement: str, institution: str, period: str, rate: str,
+             target: int) -> dict[str, Any]:
+    return ev("vbp.quota.progress", agreement_id=agreement, institution_id=institution,
+              period=period, completion_rate=rate, target_quantity=target)
+
+
+def build() -> View:
+    view = View(GUIZHOU, cities())
+    view.apply("vbp.ref.institutions", ev("vbp.institution.registered",
+                                          institution_id="H52010200001", city_code="520100"))
+    view.apply("vbp.ref.institutions", ev("vbp.institution.registered", name="遵义市第一人民医院",
+                                          institution_id="H52030200001", county_code="520302",
+                                          city_code="520300"))
+    for agreement, inst in (("A1", "H52010200001"), ("A2", "H52010200001"), ("A3", "H52030200001")):
+        view.apply("vbp.ref.agreements", ev("vbp.agreement.signed", agreement_id=agreement,
+                                            institution_id=inst))
+    view.apply("vbp.clock", ev("vbp.clock.tick", as_of="2020-04-15"))
+    return view
+
+
+def test_city_and_institution_completion_weigh_agreements_by_target() -> None:
+    view = build()
+    view.apply("vbp.quota.progress", progress("A1", "H52010200001", "2020-Q1", "0.5", 100))
+    view.apply("vbp.quota.progress", progress("A2", "H52010200001", "2020-Q1", "1", 300))
+    view.apply("vbp.quota.progress", progress("A1", "H52010200001", "2020-Q1", "0.6", 100))  # newer
+    view.apply("vbp.quota.progress", progress("A3", "H52030200001", "2020-Q1", "0.9", 50))
+    view.apply("vbp.quota.progress", progress("A3", "H52030200001", "2020-Q3", "0", 50))
+    state = view.state()
+    guiyang = next(c for c in state["cities"] if c["code"] == "520100")
+    assert guiyang["rates"]["2020-Q1"] == round((60 + 300) / 400, 4)
+    assert state["phases"]["2020-Q1"]["phase"] == "closed"
+    assert state["phases"]["2020-Q3"]["phase"] == "future"
+    zunyi = next(i for i in state["institutions"] if i["institution_id"] == "H52030200001")
+    assert zunyi["rates"] == {"2020-Q1": 0.9, "2020-Q3": None}  # Q3 has not begun
+
+
+def test_suspension_and_resumption_follow_the_decisions_in_effective_order() -> None:
+    view = build()
+    view.apply("vbp.quota.progress", progress("A1", "H52010200001", "2020-Q1", "0.6", 100))
+    view.apply("vbp.decisions", ev("vbp.decision.issued", decision_id="d1"))  # suspend from 05-01
+    state = view.state()
+    row = next(i for i in state["institutions"] if i["institution_id"] == "H52010200001")
+    assert row["status"] == {"monthly_settlement": True}
+    assert state["institutions"][0]["institution_id"] == "H52010200001"  # worst first
+    view.apply("vbp.decisions", ev(
+        "vbp.decision.issued", "2020-05-20T00:00:00+08:00", decision_id="d2",
+        action="resume_monthly_settlement", rule="quota.catch_up", effective_from="2020-05-21"))
+    row = next(i for i in view.state()["institutions"] if i["institution_id"] == "H52010200001")
+    assert row["status"] == {"monthly_settlement": False}
+    assert view.state()["decisions_by_rule"] == {
+        "quota.catch_up": {"resume_monthly_settlement": 1},
+        "quota.quarterly_completion": {"suspend_monthly_settlement": 1}}
+
+
+def test_overdue_payables_are_marked_paid_and_repeats_counted_once() -> None:
+    view = build()
+    warning = ev("vbp.warning.raised", warning_id="w1", rule="settlement.payment_overdue",
+                 severity="warning", subject_kind="institution", subject_id="H52010200001",
+                 period=None, policy_ref="000 §五(三)",
+                 metrics={"delivery_id": "dlv-1", "amount": "100.0000", "outstanding": "100.0000",
+                          "accepted_on": "2020-03-01", "due_date": "2020-03-31"})
+    view.apply("vbp.warnings", warning)
+    view.apply("vbp.warnings", warning)
+    [open_] = view.state()["overdue"]
+    assert open_["paid_on"] is None and open_["amount"] == "100.0000"
+    view.apply("vbp.payments", ev("vbp.payment.made", delivery_ids=["dlv-1"], paid_on="2020-05-08"))
+    assert view.state()["overdue"][0]["paid_on"] == "2020-05-08"
+    assert view.state()["totals"]["warnings"] == 1
+
+
+def test_escalations_carry_the_profile_clause_and_alternatives_by_name() -> None:
+    view = build()
+    view.apply("vbp.ref.products", ev("vbp.product.listed", product_code="XC08CAA017A001010100412",
+                                      generic_name="苯磺酸氨氯地平片", specification="5mg"))
+    view.apply("vbp.escalations", ev("vbp.shortage.escalated"))
+    [shown] = view.state()["escalations"]
+    assert shown["rule"] == "supply.production_stop"
+    assert shown["policy_ref"] == GUIZHOU.supply.production_stop_min_level.ref == "000 §五(二)"
+    assert shown["alternatives"][0]["name"] == "苯磺酸氨氯地平片 5mg"
+
+
+def test_notifications_by_outcome_and_receiver() -> None:
+    view = build()
+    view.apply("vbp.notifications", ev("vbp.notification.logged", outcome="retrying",
+                                       status_code=503))
+    view.apply("vbp.notifications", ev("vbp.notification.logged", attempt=2))
+    n = view.state()["notifications"]
+    assert n["by_outcome"] == {"retrying": 1, "sent": 1}
+    assert n["by_receiver"] == {"guizhou-healthcare-security": {"sent": 1}}
+    assert n["final"] == {"sent": 1} and n["alerts"] == 1
