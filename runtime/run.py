@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 
 from runtime.service import Service
@@ -15,9 +16,14 @@ def run_service(name: str, build: Callable[[Service], None]) -> None:
     """Run until SIGTERM/SIGINT; faust's worker stops the agents and commits on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(name)
-    asyncio.run(ensure_topics(settings.bootstrap, settings.topic_prefix,
-                              replication=settings.replication_factor))
     service = Service(settings)
     build(service)
+    creating = ensure_topics(settings.bootstrap, settings.topic_prefix,
+                             replication=settings.replication_factor,
+                             internal=service.internal_topics)
+    # In a thread of its own: the faust app is already built, and a loop run (and closed) on
+    # this thread would not be the one faust's worker runs on (stack-notes: "different loop").
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, creating).result()
     sys.argv = [f"services.{name}", "worker", "--loglevel", "info"]
     service.app.main()

@@ -106,6 +106,7 @@ class Service:
         self.app.on_before_shutdown.connect(self._close_clock)
         self.counts: dict[str, int] = {"processed": 0, "duplicates": 0, "deadlettered": 0}
         self._routes: dict[str, dict[str, WebHandler]] = {}
+        self.internal_topics: dict[str, int] = {}
         self.route("/health")(self._health)
 
     async def _close_clock(self, app: Any, **kwargs: Any) -> None:
@@ -118,6 +119,13 @@ class Service:
             *(self.settings.topic(base) for base in bases),
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
         )
+
+    def internal_topic(self, name: str, partitions: int) -> faust.TopicT:
+        """A topic of this service's own (raw bytes), created before the worker subscribes: faust
+        would create it lazily, after the group's assignment, and then never read it."""
+        self.internal_topics[name] = partitions
+        return self.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                              value_serializer="raw", partitions=partitions, internal=True)
 
     def table(self, name: str, partitions: int = STATE_PARTITIONS) -> faust.Table:
         """A changelog-backed table; its partitions must match the topics of the agent writing it
@@ -179,11 +187,7 @@ class Service:
         `vbp.clock` has one partition but state lives in several: a relay copies each tick to
         every partition of an internal topic, so each partition is evaluated by its owner.
         """
-        relay = self.app.topic(
-            f"{self.settings.app_id}-ticks", key_type=bytes, value_type=bytes,
-            key_serializer="raw", value_serializer="raw",
-            partitions=STATE_PARTITIONS, internal=True,
-        )
+        relay = self.internal_topic(f"{self.settings.app_id}-ticks", STATE_PARTITIONS)
 
         @self.consume("vbp.clock")
         async def relay_tick(tick: CloudEvent) -> None:

@@ -13,8 +13,9 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(bootstrap: str, prefix: str = "", *, replication: int = 1,
-                        attempts: int = 30) -> list[str]:
-    """Create every missing contract topic; return the names created. Waits for the broker."""
+                        internal: dict[str, int] | None = None, attempts: int = 30) -> list[str]:
+    """Create every missing contract topic, and the `internal` topics (full name: partitions) of
+    a service; return the names created. Waits for the broker."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vbp-topics")
     for attempt in range(attempts):
         try:
@@ -34,6 +35,9 @@ async def ensure_topics(bootstrap: str, prefix: str = "", *, replication: int = 
                 topic_configs={"cleanup.policy": "compact"} if topic.compacted else {},
             )
             for topic in TOPICS.values() if prefix + topic.name not in existing
+        ] + [
+            NewTopic(name, num_partitions=partitions, replication_factor=replication)
+            for name, partitions in (internal or {}).items() if name not in existing
         ]
         for new in wanted:  # one by one: a concurrent creator must not fail the others
             try:

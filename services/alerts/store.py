@@ -19,7 +19,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import faust
 from aiokafka.partitioner import murmur2
 
 from runtime.service import Service
@@ -54,16 +53,13 @@ class Store:
         self.institutions = service.table("institutions", partitions=1)
         self.products = service.table("products", partitions=1)
         self.ledger_name = f"{app_id}-ledger"
-        self.ledger_topic = self._internal(self.ledger_name, PARTITIONS)
-        self.silence_topic = self._internal(f"{app_id}-silences", 1)
+        self.ledger_topic = self.service.internal_topic(self.ledger_name, PARTITIONS)
+        self.silence_topic = self.service.internal_topic(f"{app_id}-silences", 1)
         self.active: set[str] = set()
         self.last_flush: dict[tuple[str, str], float] = {}
         self._waiters: dict[str, asyncio.Future[None]] = {}
         self.alerts.on_recover(self._rebuild)
 
-    def _internal(self, name: str, partitions: int) -> faust.TopicT:
-        return self.service.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                                      value_serializer="raw", partitions=partitions, internal=True)
 
     # -- derived state ------------------------------------------------------------------------
 
