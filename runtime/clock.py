@@ -8,6 +8,7 @@ processed up to the tick's broker timestamp: up to the first record stamped afte
 to the end of the partition when there is none. This is Kafka Streams' timestamp synchronisation,
 done here because faust has none; it assumes producers stamp records in the order they send them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,8 +82,10 @@ class InputClock:
     async def _client(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap, group_id=self._group_id,
-                enable_auto_commit=False, isolation_level="read_committed",
+                bootstrap_servers=self._bootstrap,
+                group_id=self._group_id,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
             )
             await consumer.start()
             self._consumer = consumer

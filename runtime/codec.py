@@ -1,4 +1,5 @@
 """CloudEvents structured JSON codec: bytes in, a validated event or the reason it is invalid."""
+
 from __future__ import annotations
 
 from pydantic import ValidationError

@@ -1,11 +1,12 @@
 """`python -m services.<name>`: create the topics, build the service, run the faust worker."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from runtime.service import Service
 from runtime.settings import Settings
@@ -14,13 +15,18 @@ from runtime.topics import ensure_topics
 
 def run_service(name: str, build: Callable[[Service], None]) -> None:
     """Run until SIGTERM/SIGINT; faust's worker stops the agents and commits on the way out."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = Settings.from_env(name)
     service = Service(settings)
     build(service)
-    creating = ensure_topics(settings.bootstrap, settings.topic_prefix,
-                             replication=settings.replication_factor,
-                             internal=service.internal_topics)
+    creating = ensure_topics(
+        settings.bootstrap,
+        settings.topic_prefix,
+        replication=settings.replication_factor,
+        internal=service.internal_topics,
+    )
     # In a thread of its own: the faust app is already built, and a loop run (and closed) on
     # this thread would not be the one faust's worker runs on (stack-notes: "different loop").
     with ThreadPoolExecutor(1) as pool:

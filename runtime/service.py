@@ -5,12 +5,13 @@ runtime does the rest the same way for all of them: decode the CloudEvent, send 
 the dead-letter topic with the reason, process a repeated event id once, fan clock ticks out to
 every partition so each partition's state is evaluated where it lives, and emit output events.
 """
+
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -60,8 +61,12 @@ def _view_for(path: str, handlers: dict[str, WebHandler]) -> type[View]:
         if not isinstance(reply, Reply):
             return view.json(reply)
         if isinstance(reply.body, str):
-            return view.text(reply.body, content_type=reply.content_type, status=reply.status,
-                             headers=reply.headers)
+            return view.text(
+                reply.body,
+                content_type=reply.content_type,
+                status=reply.status,
+                headers=reply.headers,
+            )
         return view.json(reply.body, status=reply.status, headers=reply.headers)
 
     def method(name: str) -> Callable[..., Awaitable[Any]]:
@@ -70,7 +75,9 @@ def _view_for(path: str, handlers: dict[str, WebHandler]) -> type[View]:
 
         return call
 
-    return type(f"View{abs(hash(path))}", (View,), {m: method(m) for m in ("get", "post", "put", "delete")})
+    return type(
+        f"View{abs(hash(path))}", (View,), {m: method(m) for m in ("get", "post", "put", "delete")}
+    )
 
 
 class Rejected(Exception):
@@ -117,15 +124,25 @@ class Service:
     def _raw_topic(self, *bases: str) -> faust.TopicT:
         return self.app.topic(
             *(self.settings.topic(base) for base in bases),
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
         )
 
     def internal_topic(self, name: str, partitions: int) -> faust.TopicT:
         """A topic of this service's own (raw bytes), created before the worker subscribes: faust
         would create it lazily, after the group's assignment, and then never read it."""
         self.internal_topics[name] = partitions
-        return self.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                              value_serializer="raw", partitions=partitions, internal=True)
+        return self.app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=partitions,
+            internal=True,
+        )
 
     def table(self, name: str, partitions: int = STATE_PARTITIONS) -> faust.Table:
         """A changelog-backed table; its partitions must match the topics of the agent writing it
@@ -195,8 +212,9 @@ class Service:
             assert event is not None
             stamp = [(TICK_TIMESTAMP, str(int(event.message.timestamp * 1000)).encode())]
             for partition in range(STATE_PARTITIONS):
-                await relay.send(key=None, value=event.message.value, partition=partition,
-                                 headers=stamp)
+                await relay.send(
+                    key=None, value=event.message.value, partition=partition, headers=stamp
+                )
 
         seen = self.app.Table("seen-ticks", default=None, partitions=STATE_PARTITIONS)
         allowed = {t: "vbp.clock" for t in TOPICS["vbp.clock"].types}
@@ -218,16 +236,28 @@ class Service:
         self.app.agent(relay, name=f"{self.settings.app_id}.tick_{handler.__name__}")(agent)
         return handler
 
-    async def _process(self, event: EventT, allowed: dict[str, str], seen: faust.Table,
-                       handler: Handler, open_topic: str | None = None) -> None:
+    async def _process(
+        self,
+        event: EventT,
+        allowed: dict[str, str],
+        seen: faust.Table,
+        handler: Handler,
+        open_topic: str | None = None,
+    ) -> None:
         message = event.message
         try:
             await self._decode_and_handle(event, allowed, seen, handler, open_topic)
         finally:  # dead-lettered and duplicate messages count as processed for the tick clock
             self.clock.processed(message.topic, message.partition, message.offset)
 
-    async def _decode_and_handle(self, event: EventT, allowed: dict[str, str], seen: faust.Table,
-                                 handler: Handler, open_topic: str | None) -> None:
+    async def _decode_and_handle(
+        self,
+        event: EventT,
+        allowed: dict[str, str],
+        seen: faust.Table,
+        handler: Handler,
+        open_topic: str | None,
+    ) -> None:
         message = event.message
         try:
             cloud_event = decode(message.value)
@@ -258,7 +288,11 @@ class Service:
         """Send the message unchanged to `vbp.deadletter` with the contract's headers."""
         message = event.message
         topic = message.topic
-        base = topic[len(self.settings.topic_prefix):] if topic.startswith(self.settings.topic_prefix) else topic
+        base = (
+            topic[len(self.settings.topic_prefix) :]
+            if topic.startswith(self.settings.topic_prefix)
+            else topic
+        )
         headers = [
             ("vbp-error", reason.encode("utf-8")[:4000]),
             ("vbp-source-topic", base.encode()),
@@ -271,16 +305,31 @@ class Service:
 
     # -- producing ----------------------------------------------------------------------------
 
-    async def emit(self, base: str, type_: str, data: BaseModel, *, id: str, subject: str,
-                   time: datetime, key: str | None = None) -> CloudEvent:
+    async def emit(
+        self,
+        base: str,
+        type_: str,
+        data: BaseModel,
+        *,
+        id: str,
+        subject: str,
+        time: datetime,
+        key: str | None = None,
+    ) -> CloudEvent:
         """Send an output event with a deterministic id (contract: Output ids)."""
         cloud_event = new_event(
-            type_, data, id=id, source=f"/service/{self.settings.service}", time=time,
-            subject=subject, province=self.policy.region_code,
+            type_,
+            data,
+            id=id,
+            source=f"/service/{self.settings.service}",
+            time=time,
+            subject=subject,
+            province=self.policy.region_code,
         )
         topic = self._raw_topic(base)
         await topic.send(
-            key=(key or subject).encode(), value=cloud_event.to_json_bytes(),
+            key=(key or subject).encode(),
+            value=cloud_event.to_json_bytes(),
             headers=[("content-type", CONTENT_TYPE.encode())],
         )
         return cloud_event

@@ -1,4 +1,5 @@
 """Settings from the environment, the same for every service (contract: HTTP)."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,13 @@ from schemas.topics import topic_name
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # One web port per service, so all of them run side by side on one machine.
-DEFAULT_WEB_PORTS = {"quota": 8101, "supply": 8102, "settlement": 8103, "alerts": 8104,
-                     "alliance": 8105}
+DEFAULT_WEB_PORTS = {
+    "quota": 8101,
+    "supply": 8102,
+    "settlement": 8103,
+    "alerts": 8104,
+    "alliance": 8105,
+}
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,9 @@ class Settings:
             policy=env.get("VBP_POLICY", "guizhou"),
             topic_prefix=env.get("VBP_TOPIC_PREFIX", ""),
             web_host=env.get("VBP_WEB_HOST", "127.0.0.1"),
-            web_port=int(env.get(port_var) or env.get("VBP_WEB_PORT") or DEFAULT_WEB_PORTS[service]),
+            web_port=int(
+                env.get(port_var) or env.get("VBP_WEB_PORT") or DEFAULT_WEB_PORTS[service]
+            ),
             data_dir=Path(env.get("VBP_DATA_DIR", REPO_ROOT / ".cache" / "state")),
             # exactly_once hangs on SIGTERM here (README, "Processing guarantee"); effects are
             # made idempotent instead: records keyed by event ids, deterministic output ids.

@@ -1,7 +1,9 @@
 """Create the contract's topics on the broker, as the registry in schemas.topics declares them."""
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -12,8 +14,14 @@ from schemas.topics import TOPICS
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(bootstrap: str, prefix: str = "", *, replication: int = 1,
-                        internal: dict[str, int] | None = None, attempts: int = 30) -> list[str]:
+async def ensure_topics(
+    bootstrap: str,
+    prefix: str = "",
+    *,
+    replication: int = 1,
+    internal: dict[str, int] | None = None,
+    attempts: int = 30,
+) -> list[str]:
     """Create every missing contract topic, and the `internal` topics (full name: partitions) of
     a service; return the names created. Waits for the broker."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vbp-topics")
@@ -30,20 +38,21 @@ async def ensure_topics(bootstrap: str, prefix: str = "", *, replication: int = 
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
-                prefix + topic.name, num_partitions=topic.partitions,
+                prefix + topic.name,
+                num_partitions=topic.partitions,
                 replication_factor=replication,
                 topic_configs={"cleanup.policy": "compact"} if topic.compacted else {},
             )
-            for topic in TOPICS.values() if prefix + topic.name not in existing
+            for topic in TOPICS.values()
+            if prefix + topic.name not in existing
         ] + [
             NewTopic(name, num_partitions=partitions, replication_factor=replication)
-            for name, partitions in (internal or {}).items() if name not in existing
+            for name, partitions in (internal or {}).items()
+            if name not in existing
         ]
         for new in wanted:  # one by one: a concurrent creator must not fail the others
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([new])
-            except TopicAlreadyExistsError:
-                pass
         return [new.name for new in wanted]
     finally:
         await admin.close()
@@ -53,8 +62,11 @@ def main() -> None:
     from runtime.settings import Settings
 
     settings = Settings.from_env("quota")  # any service: the topic settings are shared
-    created = asyncio.run(ensure_topics(settings.bootstrap, settings.topic_prefix,
-                                        replication=settings.replication_factor))
+    created = asyncio.run(
+        ensure_topics(
+            settings.bootstrap, settings.topic_prefix, replication=settings.replication_factor
+        )
+    )
     print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else ""))
 
 

@@ -1,4 +1,5 @@
 """Test harness: a real Kafka broker for the session, and one topic prefix per test."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Build contract events for tests from the documented examples."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,9 +15,18 @@ def event(type_: str, id_: str, day: str, **changes: Any) -> tuple[str, bytes]:
     """(Kafka key, value) of an event of `type_` at 10:00 on `day`, its example data changed."""
     data = EVENT_TYPES[type_].model_validate({**EXAMPLES[type_], **changes})
     key = key_for(type_, data, province=PROVINCE)
-    source = "/manufacturer/M11000000328" if type_.startswith("vbp.supply.") else f"/platform/{PROVINCE}"
-    cloud_event = new_event(type_, data, id=id_, source=source, time=f"{day}T10:00:00+08:00",
-                            subject=key, province=PROVINCE)
+    source = (
+        "/manufacturer/M11000000328" if type_.startswith("vbp.supply.") else f"/platform/{PROVINCE}"
+    )
+    cloud_event = new_event(
+        type_,
+        data,
+        id=id_,
+        source=source,
+        time=f"{day}T10:00:00+08:00",
+        subject=key,
+        province=PROVINCE,
+    )
     return key, cloud_event.to_json_bytes()
 
 

@@ -1,4 +1,5 @@
 """What integration tests need around a real broker: send events, read topics, run a service."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from schemas.topics import TOPICS
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas.topics import TOPICS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,8 +42,12 @@ async def send(bootstrap: str, topic: str, items: Iterable[tuple[str | None, byt
     await producer.start()
     try:
         sent = [
-            await producer.send(topic, value=value, key=key.encode() if key else None,
-                                headers=[("content-type", b"application/cloudevents+json")])
+            await producer.send(
+                topic,
+                value=value,
+                key=key.encode() if key else None,
+                headers=[("content-type", b"application/cloudevents+json")],
+            )
             for key, value in items
         ]
         await asyncio.gather(*sent)
@@ -49,11 +55,19 @@ async def send(bootstrap: str, topic: str, items: Iterable[tuple[str | None, byt
         await producer.stop()
 
 
-async def read(bootstrap: str, topic: str, *, until: Callable[[list[Record]], bool],
-               timeout: float = 60.0, committed_only: bool = True) -> list[Record]:
+async def read(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Record]], bool],
+    timeout: float = 60.0,
+    committed_only: bool = True,
+) -> list[Record]:
     """Read `topic` from the beginning until `until(records)` holds or `timeout` passes."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
         isolation_level="read_committed" if committed_only else "read_uncommitted",
     )
     await consumer.start()
@@ -66,7 +80,9 @@ async def read(bootstrap: str, topic: str, *, until: Callable[[list[Record]], bo
             batch = await consumer.getmany(timeout_ms=300)
             for messages in batch.values():
                 records.extend(
-                    Record(m.key, m.value, {k: v.decode() for k, v in m.headers}, m.partition, m.offset)
+                    Record(
+                        m.key, m.value, {k: v.decode() for k, v in m.headers}, m.partition, m.offset
+                    )
                     for m in messages
                 )
         return records
@@ -110,8 +126,11 @@ class ServiceProcess:
     def start(self, timeout: float = 90.0) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.name}"], cwd=REPO, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", f"services.{self.name}"],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.wait_ready(timeout)
 

@@ -9,6 +9,7 @@ State, all in changelog-backed tables:
   non-winning ratio was evaluated.
 Totals and the agreement index are derived in memory and rebuilt after every table recovery.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,7 +66,9 @@ class Quota:
         key = (agreement["institution_id"], agreement["product_code"])
         self.by_purchase[key][agreement["agreement_id"]] = agreement
 
-    def counted(self, agreement: dict[str, Any], start: date, end: date) -> tuple[int, dict[str, int]]:
+    def counted(
+        self, agreement: dict[str, Any], start: date, end: date
+    ) -> tuple[int, dict[str, int]]:
         sums = self.totals.sum(agreement["institution_id"], agreement["product_code"], start, end)
         counts = self.policy.counts.value or "ordered"
         return sums[counts], sums
@@ -94,8 +97,9 @@ class Quota:
         elif event.type == "vbp.order.cancelled":
             new = ledger.cancelled(record)
         elif event.type == "vbp.delivery.accepted":
-            new = ledger.delivered(record, data.delivery_id, data.product_code, data.quantity,
-                                   data.accepted_on)
+            new = ledger.delivered(
+                record, data.delivery_id, data.product_code, data.quantity, data.accepted_on
+            )
             day = data.accepted_on
         else:
             new = ledger.rejected(record, data.delivery_id)
@@ -104,13 +108,16 @@ class Quota:
         self.orders[key] = new
         self.totals.replace(old, new)
         if new["product_code"] and new["day"]:
-            for agreement in self.by_purchase.get((new["institution_id"], new["product_code"]), {}).values():
+            for agreement in self.by_purchase.get(
+                (new["institution_id"], new["product_code"]), {}
+            ).values():
                 await self.publish_progress(agreement, date.fromisoformat(new["day"]), event)
                 if day.isoformat() != new["day"]:
                     await self.publish_progress(agreement, day, event)
 
-    async def publish_progress(self, agreement: dict[str, Any], day: date | None,
-                               cause: CloudEvent) -> None:
+    async def publish_progress(
+        self, agreement: dict[str, Any], day: date | None, cause: CloudEvent
+    ) -> None:
         """vbp.quota.progress for the quarter holding `day` (every quarter when None)."""
         quarters = quarters_of(agreement)
         chosen = [q for q in quarters if day is None or q.contains(day)]
@@ -118,24 +125,32 @@ class Quota:
         for quarter in chosen:
             progress = self.progress(agreement, quarters, quarter, as_of)
             await self.service.emit(
-                "vbp.quota.progress", "vbp.quota.progress", progress,
+                "vbp.quota.progress",
+                "vbp.quota.progress",
+                progress,
                 id=f"progress:{agreement['agreement_id']}:{quarter.label}:{cause.id}",
-                subject=agreement["agreement_id"], time=cause.time,
+                subject=agreement["agreement_id"],
+                time=cause.time,
                 key=f"{agreement['agreement_id']}:{quarter.label}",
             )
 
-    def progress(self, agreement: dict[str, Any], quarters: list[Quarter], quarter: Quarter,
-                 as_of: date) -> QuotaProgress:
+    def progress(
+        self, agreement: dict[str, Any], quarters: list[Quarter], quarter: Quarter, as_of: date
+    ) -> QuotaProgress:
         quantity, sums = self.counted(agreement, quarter.start, quarter.end)
         cumulative, _ = self.counted(agreement, quarters[0].start, quarter.end)
         cumulative_target = sum(q.target for q in quarters if q.index <= quarter.index)
         return QuotaProgress(
-            agreement_id=agreement["agreement_id"], institution_id=agreement["institution_id"],
-            product_code=agreement["product_code"], period=quarter.label,
-            ordered_quantity=max(sums["ordered"], 0), accepted_quantity=max(sums["accepted"], 0),
+            agreement_id=agreement["agreement_id"],
+            institution_id=agreement["institution_id"],
+            product_code=agreement["product_code"],
+            period=quarter.label,
+            ordered_quantity=max(sums["ordered"], 0),
+            accepted_quantity=max(sums["accepted"], 0),
             target_quantity=quarter.target,
             completion_rate=str(rules.completion_rate(max(quantity, 0), quarter.target)),
-            cumulative_quantity=max(cumulative, 0), cumulative_target=cumulative_target,
+            cumulative_quantity=max(cumulative, 0),
+            cumulative_target=cumulative_target,
             pace=str(pace(quarter.start, quarter.end, as_of)),
         )
 
@@ -144,7 +159,9 @@ class Quota:
     async def on_tick(self, tick: CloudEvent, partition: int) -> None:
         as_of: date = tick.data.as_of
         self.as_of = max(as_of, self.as_of or as_of)
-        mine = [a for a in self.agreements.values() if partition_of(a["institution_id"]) == partition]
+        mine = [
+            a for a in self.agreements.values() if partition_of(a["institution_id"]) == partition
+        ]
         suspensions: dict[str, list[tuple[str, str, rules.DecisionFinding]]] = defaultdict(list)
         for agreement in sorted(mine, key=lambda a: a["agreement_id"]):
             for cause in await self.evaluate_quarters(agreement, as_of, tick):
@@ -158,10 +175,12 @@ class Quota:
 
     def _institutions_in(self, partition: int) -> set[str]:
         return {i for i in self.totals.institutions() if partition_of(i) == partition} | {
-            i for i in self.institution_state.keys() if partition_of(i) == partition}
+            i for i in self.institution_state if partition_of(i) == partition
+        }
 
-    async def evaluate_quarters(self, agreement: dict[str, Any], as_of: date,
-                                tick: CloudEvent) -> list[tuple[str, str, rules.DecisionFinding]]:
+    async def evaluate_quarters(
+        self, agreement: dict[str, Any], as_of: date, tick: CloudEvent
+    ) -> list[tuple[str, str, rules.DecisionFinding]]:
         """quota.quarterly_completion for every quarter newly due; return suspension causes."""
         agreement_id = agreement["agreement_id"]
         state = self.evaluations.get(agreement_id) or {"quarters": {}, "year_end": None}
@@ -172,23 +191,47 @@ class Quota:
                 continue  # decided already: a late order changes totals, not this decision
             quantity, _ = self.counted(agreement, quarter.start, quarter.end)
             finding = rules.quarterly_completion(
-                max(quantity, 0), quarter.target, self.policy.quarterly_warn_below,
-                self.policy.quarterly_suspend_below, as_of)
-            outcome: dict[str, Any] = {"quantity": quantity, "target": quarter.target, "warning_id": None}
+                max(quantity, 0),
+                quarter.target,
+                self.policy.quarterly_warn_below,
+                self.policy.quarterly_suspend_below,
+                as_of,
+            )
+            outcome: dict[str, Any] = {
+                "quantity": quantity,
+                "target": quarter.target,
+                "warning_id": None,
+            }
             if finding is not None:
-                warning_id = rules.output_id(finding.rule, agreement_id, quarter.label, finding.severity)
+                warning_id = rules.output_id(
+                    finding.rule, agreement_id, quarter.label, finding.severity
+                )
                 outcome["warning_id"] = warning_id
-                await self.warn(warning_id, finding, "agreement", agreement_id, quarter.label, tick,
-                                {**finding.metrics, "institution_id": agreement["institution_id"],
-                                 "product_code": agreement["product_code"]})
+                await self.warn(
+                    warning_id,
+                    finding,
+                    "agreement",
+                    agreement_id,
+                    quarter.label,
+                    tick,
+                    {
+                        **finding.metrics,
+                        "institution_id": agreement["institution_id"],
+                        "product_code": agreement["product_code"],
+                    },
+                )
                 if finding.decision is not None:
                     causes.append((agreement_id, warning_id, finding.decision))
             state["quarters"][quarter.label] = outcome
             self.evaluations[agreement_id] = state
         return causes
 
-    async def suspend(self, institution_id: str,
-                      causes: list[tuple[str, str, rules.DecisionFinding]], tick: CloudEvent) -> None:
+    async def suspend(
+        self,
+        institution_id: str,
+        causes: list[tuple[str, str, rules.DecisionFinding]],
+        tick: CloudEvent,
+    ) -> None:
         """One suspend_monthly_settlement per institution, naming every agreement behind it."""
         state = self._institution(institution_id)
         suspension = state["suspension"]
@@ -200,8 +243,11 @@ class Quota:
         period = decision.effective_from.strftime("%Y-%m")
         decision_id = rules.output_id(decision.rule, institution_id, period, decision.action)
         await self.decide(decision_id, decision, institution_id, tick, [w for _, w, _ in causes])
-        state["suspension"] = {"decision_id": decision_id, "effective_from": decision.effective_from.isoformat(),
-                               "causes": {a: w for a, w, _ in causes}}
+        state["suspension"] = {
+            "decision_id": decision_id,
+            "effective_from": decision.effective_from.isoformat(),
+            "causes": {a: w for a, w, _ in causes},
+        }
         self.institution_state[institution_id] = state
 
     async def evaluate_catch_up(self, institution_id: str, as_of: date, tick: CloudEvent) -> None:
@@ -215,19 +261,31 @@ class Quota:
             quarters = quarters_of(agreement)
             evaluated = evaluated_quarters(quarters, as_of, self.policy.grace_days.value)
             targets[agreement_id] = sum(q.target for q in evaluated)
-            quantities[agreement_id], _ = self.counted(agreement, quarters[0].start, as_of - timedelta(days=1))
-        decision = rules.catch_up(quantities, targets, list(suspension["causes"]), as_of,
-                                  self.policy.catch_up_resumes)
+            quantities[agreement_id], _ = self.counted(
+                agreement, quarters[0].start, as_of - timedelta(days=1)
+            )
+        decision = rules.catch_up(
+            quantities, targets, list(suspension["causes"]), as_of, self.policy.catch_up_resumes
+        )
         if decision is None:
             return
-        decision_id = rules.output_id(decision.rule, institution_id, suspension["effective_from"][:7],
-                                      decision.action)
-        await self.decide(decision_id, decision, institution_id, tick, sorted(suspension["causes"].values()),
-                          {"suspension_decision_id": suspension["decision_id"]})
+        decision_id = rules.output_id(
+            decision.rule, institution_id, suspension["effective_from"][:7], decision.action
+        )
+        await self.decide(
+            decision_id,
+            decision,
+            institution_id,
+            tick,
+            sorted(suspension["causes"].values()),
+            {"suspension_decision_id": suspension["decision_id"]},
+        )
         state["suspension"] = None
         self.institution_state[institution_id] = state
 
-    async def evaluate_year_end(self, agreement: dict[str, Any], as_of: date, tick: CloudEvent) -> None:
+    async def evaluate_year_end(
+        self, agreement: dict[str, Any], as_of: date, tick: CloudEvent
+    ) -> None:
         period_end = date.fromisoformat(agreement["period_end"])
         if as_of <= period_end:
             return
@@ -237,41 +295,68 @@ class Quota:
             return
         start = date.fromisoformat(agreement["period_start"])
         cumulative, _ = self.counted(agreement, start, period_end)
-        decision = rules.year_end(max(cumulative, 0), agreement["agreed_quantity"],
-                                  agreement["price"], self.policy.year_end_budget_reduction, as_of)
+        decision = rules.year_end(
+            max(cumulative, 0),
+            agreement["agreed_quantity"],
+            agreement["price"],
+            self.policy.year_end_budget_reduction,
+            as_of,
+        )
         state["year_end"] = {"cumulative": cumulative, "decision_id": None}
         if decision is not None:
-            decision_id = rules.output_id(decision.rule, agreement_id, str(agreement["cycle_year"]),
-                                          decision.action)
+            decision_id = rules.output_id(
+                decision.rule, agreement_id, str(agreement["cycle_year"]), decision.action
+            )
             state["year_end"]["decision_id"] = decision_id
-            await self.decide(decision_id, decision, agreement["institution_id"], tick, [],
-                              {"agreement_id": agreement_id, "product_code": agreement["product_code"]})
+            await self.decide(
+                decision_id,
+                decision,
+                agreement["institution_id"],
+                tick,
+                [],
+                {"agreement_id": agreement_id, "product_code": agreement["product_code"]},
+            )
         self.evaluations[agreement_id] = state
 
-    async def evaluate_non_winning(self, institution_id: str, as_of: date, tick: CloudEvent) -> None:
+    async def evaluate_non_winning(
+        self, institution_id: str, as_of: date, tick: CloudEvent
+    ) -> None:
         """quota.non_winning_ratio for the month that ended before `as_of`, once per month."""
         month_end = as_of.replace(day=1) - timedelta(days=1)
         month = month_end.strftime("%Y-%m")
         state = self._institution(institution_id)
         if month in state["months"]:
             return
-        units: dict[str, dict[bool, Decimal]] = defaultdict(lambda: {True: Decimal(0), False: Decimal(0)})
+        units: dict[str, dict[bool, Decimal]] = defaultdict(
+            lambda: {True: Decimal(0), False: Decimal(0)}
+        )
         for product_code in self.totals.products_of(institution_id):
             product = self.products.get(product_code)
             if product is None:
                 continue
-            ordered = self.totals.sum(institution_id, product_code, month_end.replace(day=1), month_end)["ordered"]
+            ordered = self.totals.sum(
+                institution_id, product_code, month_end.replace(day=1), month_end
+            )["ordered"]
             units[product["generic_name"]][product["winning"]] += rules.to_reference_units(
-                ordered, product["reference_units"])
+                ordered, product["reference_units"]
+            )
         for generic_name, by_winning in sorted(units.items()):
-            finding = rules.non_winning_ratio(by_winning[True], by_winning[False],
-                                              self.policy.non_winning_max_ratio)
+            finding = rules.non_winning_ratio(
+                by_winning[True], by_winning[False], self.policy.non_winning_max_ratio
+            )
             if finding is not None:
                 # Ids are ASCII (schemas.types.Identifier): the generic name enters as a digest.
                 name_key = hashlib.sha1(generic_name.encode()).hexdigest()[:12]
                 warning_id = rules.output_id(finding.rule, institution_id, month, name_key)
-                await self.warn(warning_id, finding, "institution", institution_id, month, tick,
-                                {**finding.metrics, "generic_name": generic_name})
+                await self.warn(
+                    warning_id,
+                    finding,
+                    "institution",
+                    institution_id,
+                    month,
+                    tick,
+                    {**finding.metrics, "generic_name": generic_name},
+                )
         state["months"].append(month)
         self.institution_state[institution_id] = state
 
@@ -280,25 +365,65 @@ class Quota:
 
     # -- outputs ------------------------------------------------------------------------------
 
-    async def warn(self, warning_id: str, finding: rules.Finding, subject_kind: str, subject_id: str,
-                   period: str | None, tick: CloudEvent, metrics: dict[str, Any]) -> None:
+    async def warn(
+        self,
+        warning_id: str,
+        finding: rules.Finding,
+        subject_kind: str,
+        subject_id: str,
+        period: str | None,
+        tick: CloudEvent,
+        metrics: dict[str, Any],
+    ) -> None:
         data = WarningRaised(
-            warning_id=warning_id, rule=finding.rule, severity=finding.severity,
-            subject_kind=subject_kind, subject_id=subject_id, period=period, metrics=metrics,
-            policy_ref=finding.policy_ref, message=finding.message)
-        await self.service.emit("vbp.warnings", "vbp.warning.raised", data, id=warning_id,
-                                subject=subject_id, time=tick.time)
+            warning_id=warning_id,
+            rule=finding.rule,
+            severity=finding.severity,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            period=period,
+            metrics=metrics,
+            policy_ref=finding.policy_ref,
+            message=finding.message,
+        )
+        await self.service.emit(
+            "vbp.warnings",
+            "vbp.warning.raised",
+            data,
+            id=warning_id,
+            subject=subject_id,
+            time=tick.time,
+        )
 
-    async def decide(self, decision_id: str, decision: rules.DecisionFinding, institution_id: str,
-                     tick: CloudEvent, caused_by: list[str], extra: dict[str, Any] | None = None) -> None:
+    async def decide(
+        self,
+        decision_id: str,
+        decision: rules.DecisionFinding,
+        institution_id: str,
+        tick: CloudEvent,
+        caused_by: list[str],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         data = DecisionIssued(
-            decision_id=decision_id, action=decision.action, subject_kind="institution",
-            subject_id=institution_id, effective_from=decision.effective_from, rule=decision.rule,
-            policy_ref=decision.policy_ref, caused_by=caused_by,
+            decision_id=decision_id,
+            action=decision.action,
+            subject_kind="institution",
+            subject_id=institution_id,
+            effective_from=decision.effective_from,
+            rule=decision.rule,
+            policy_ref=decision.policy_ref,
+            caused_by=caused_by,
             metrics={**decision.metrics, **(extra or {})},
-            amount=None if decision.amount is None else str(decision.amount))
-        await self.service.emit("vbp.decisions", "vbp.decision.issued", data, id=decision_id,
-                                subject=institution_id, time=tick.time)
+            amount=None if decision.amount is None else str(decision.amount),
+        )
+        await self.service.emit(
+            "vbp.decisions",
+            "vbp.decision.issued",
+            data,
+            id=decision_id,
+            subject=institution_id,
+            time=tick.time,
+        )
 
 
 def build(service: Service) -> Quota:
@@ -327,4 +452,3 @@ def build(service: Service) -> Quota:
     views.register(service, quota)
 
     return quota
-

@@ -5,6 +5,7 @@ the change and the memory of the event ids behind it reach the changelog togethe
 event after a crash leaves the record as it was. Totals are never stored; they are derived from
 the records (and rebuilt from them after recovery), so they cannot drift from them.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -14,12 +15,19 @@ from typing import Any
 
 OrderRecord = dict[str, Any]
 """{"institution_id", "product_code", "day": ISO order date or None until the order arrives,
-"quantity": int, "cancelled": bool, "deliveries": {delivery_id: {"quantity", "on"} | {"rejected"}}}"""
+"quantity": int, "cancelled": bool,
+"deliveries": {delivery_id: {"quantity", "on"} | {"rejected"}}}"""
 
 
 def new_record(institution_id: str, product_code: str | None = None) -> OrderRecord:
-    return {"institution_id": institution_id, "product_code": product_code, "day": None,
-            "quantity": 0, "cancelled": False, "deliveries": {}}
+    return {
+        "institution_id": institution_id,
+        "product_code": product_code,
+        "day": None,
+        "quantity": 0,
+        "cancelled": False,
+        "deliveries": {},
+    }
 
 
 def placed(record: OrderRecord, product_code: str, day: date, quantity: int) -> OrderRecord:
@@ -30,10 +38,18 @@ def cancelled(record: OrderRecord) -> OrderRecord:
     return {**record, "cancelled": True}
 
 
-def delivered(record: OrderRecord, delivery_id: str, product_code: str, quantity: int,
-              accepted_on: date) -> OrderRecord:
-    deliveries = {**record["deliveries"], delivery_id: {"quantity": quantity, "on": accepted_on.isoformat()}}
-    return {**record, "product_code": record["product_code"] or product_code, "deliveries": deliveries}
+def delivered(
+    record: OrderRecord, delivery_id: str, product_code: str, quantity: int, accepted_on: date
+) -> OrderRecord:
+    deliveries = {
+        **record["deliveries"],
+        delivery_id: {"quantity": quantity, "on": accepted_on.isoformat()},
+    }
+    return {
+        **record,
+        "product_code": record["product_code"] or product_code,
+        "deliveries": deliveries,
+    }
 
 
 def rejected(record: OrderRecord, delivery_id: str) -> OrderRecord:
@@ -62,14 +78,23 @@ def amounts(record: OrderRecord) -> list[DayAmounts]:
         day = date.fromisoformat(record["day"])
         quantity = record["quantity"]
         n_rejected = sum(1 for d in record["deliveries"].values() if d.get("rejected"))
-        out.append(DayAmounts(inst, product, day,
-                              ordered=0 if record["cancelled"] else quantity,
-                              cancelled=quantity if record["cancelled"] else 0,
-                              rejected=n_rejected))
+        out.append(
+            DayAmounts(
+                inst,
+                product,
+                day,
+                ordered=0 if record["cancelled"] else quantity,
+                cancelled=quantity if record["cancelled"] else 0,
+                rejected=n_rejected,
+            )
+        )
     for delivery in record["deliveries"].values():
         if not delivery.get("rejected"):
-            out.append(DayAmounts(inst, product, date.fromisoformat(delivery["on"]),
-                                  accepted=delivery["quantity"]))
+            out.append(
+                DayAmounts(
+                    inst, product, date.fromisoformat(delivery["on"]), accepted=delivery["quantity"]
+                )
+            )
     return out
 
 

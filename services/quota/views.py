@@ -1,5 +1,6 @@
 """Read API of the quota service: progress per institution and product, the province's ranking,
 and the monthly disclosure page per city that 000 §五(四) asks the bureau to publish."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -17,11 +18,18 @@ if TYPE_CHECKING:
 
 def agreement_view(quota: Quota, agreement: dict[str, Any], as_of: date | None) -> dict[str, Any]:
     quarters = quarters_of(agreement)
-    period = [quota.progress(agreement, quarters, q, as_of or q.end + timedelta(days=1)).model_dump(mode="json")
-              for q in quarters if as_of is None or q.start < as_of]
+    period = [
+        quota.progress(agreement, quarters, q, as_of or q.end + timedelta(days=1)).model_dump(
+            mode="json"
+        )
+        for q in quarters
+        if as_of is None or q.start < as_of
+    ]
     start, end = quarters[0].start, quarters[-1].end
     evaluated = evaluated_quarters(quarters, as_of, quota.policy.grace_days.value) if as_of else []
-    cumulative, _ = quota.counted(agreement, start, (as_of or end + timedelta(days=1)) - timedelta(days=1))
+    cumulative, _ = quota.counted(
+        agreement, start, (as_of or end + timedelta(days=1)) - timedelta(days=1)
+    )
     year_target = agreement["agreed_quantity"]
     return {
         "agreement_id": agreement["agreement_id"],
@@ -38,14 +46,21 @@ def agreement_view(quota: Quota, agreement: dict[str, Any], as_of: date | None) 
     }
 
 
-def month_totals(quota: Quota, agreement: dict[str, Any], as_of: date | None) -> list[dict[str, Any]]:
+def month_totals(
+    quota: Quota, agreement: dict[str, Any], as_of: date | None
+) -> list[dict[str, Any]]:
     """Totals per agreement-relative month (month n starts n months after period_start)."""
-    start, end = date.fromisoformat(agreement["period_start"]), date.fromisoformat(agreement["period_end"])
+    start, end = (
+        date.fromisoformat(agreement["period_start"]),
+        date.fromisoformat(agreement["period_end"]),
+    )
     months, n = [], 0
     while (first := add_months(start, n)) <= end and (as_of is None or first < as_of):
         last = min(add_months(start, n + 1) - timedelta(days=1), end)
         sums = quota.totals.sum(agreement["institution_id"], agreement["product_code"], first, last)
-        months.append({"month": month_of(first), "start": first.isoformat(), "end": last.isoformat(), **sums})
+        months.append(
+            {"month": month_of(first), "start": first.isoformat(), "end": last.isoformat(), **sums}
+        )
         n += 1
     return months
 
@@ -58,11 +73,15 @@ def institution_view(quota: Quota, institution_id: str) -> dict[str, Any]:
         "institution": quota.institutions.get(institution_id),
         "as_of": quota.as_of.isoformat() if quota.as_of else None,
         "suspension": state["suspension"],
-        "agreements": [agreement_view(quota, a, quota.as_of)
-                       for a in sorted(agreements, key=lambda a: a["agreement_id"])],
+        "agreements": [
+            agreement_view(quota, a, quota.as_of)
+            for a in sorted(agreements, key=lambda a: a["agreement_id"])
+        ],
         "non_winning_products": sorted(
-            p for p in quota.totals.products_of(institution_id)
-            if not (quota.products.get(p) or {}).get("winning", False)),
+            p
+            for p in quota.totals.products_of(institution_id)
+            if not (quota.products.get(p) or {}).get("winning", False)
+        ),
     }
 
 
@@ -73,18 +92,28 @@ def ranking(quota: Quota, city_code: str | None = None) -> list[dict[str, Any]]:
         institution = quota.institutions.get(institution_id) or {}
         if city_code and institution.get("city_code") != city_code:
             continue
-        views = [agreement_view(quota, a, quota.as_of) for a in quota.agreements.values()
-                 if a["institution_id"] == institution_id]
+        views = [
+            agreement_view(quota, a, quota.as_of)
+            for a in quota.agreements.values()
+            if a["institution_id"] == institution_id
+        ]
         agreed = sum(v["agreed_quantity"] for v in views)
         cumulative = sum(max(v["cumulative_quantity"], 0) for v in views)
-        rows.append({
-            "institution_id": institution_id, "name": institution.get("name"),
-            "city_code": institution.get("city_code"), "agreements": len(views),
-            "agreed_quantity": agreed, "cumulative_quantity": cumulative,
-            "completion_rate": str(rules.completion_rate(cumulative, agreed)),
-            "pace": views[0]["pace"] if views else None,
-            "suspended": bool((quota.institution_state.get(institution_id) or {}).get("suspension")),
-        })
+        rows.append(
+            {
+                "institution_id": institution_id,
+                "name": institution.get("name"),
+                "city_code": institution.get("city_code"),
+                "agreements": len(views),
+                "agreed_quantity": agreed,
+                "cumulative_quantity": cumulative,
+                "completion_rate": str(rules.completion_rate(cumulative, agreed)),
+                "pace": views[0]["pace"] if views else None,
+                "suspended": bool(
+                    (quota.institution_state.get(institution_id) or {}).get("suspension")
+                ),
+            }
+        )
     return sorted(rows, key=lambda r: (Decimal(r["completion_rate"]), r["institution_id"]))
 
 
@@ -100,7 +129,8 @@ def city_page(quota: Quota, city_code: str) -> str:
         f"<td class=n>{r['agreed_quantity']}</td><td class=n>{r['cumulative_quantity']}</td>"
         f"<td class=n>{_percent(r['completion_rate'])}</td><td class=n>{_percent(r['pace'])}</td>"
         f"<td>{'暂停月结算 suspended' if r['suspended'] else ''}</td></tr>"
-        for r in rows)
+        for r in rows
+    )
     return f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8">
 <title>{city_code} 国家组织药品集中采购中选药品采购进度公示</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
@@ -109,7 +139,8 @@ td,th{{border:1px solid #999;padding:4px 8px}}.n{{text-align:right}}</style>
 <p>Monthly disclosure of agreed-quantity completion (000 §五(四)) · 统计截至 as of {as_of} ·
 政策 profile: {quota.service.policy.name}</p>
 <table><tr><th>医疗机构 Institution</th><th>代码 Code</th><th>约定采购量 Agreed</th>
-<th>累计采购量 Purchased</th><th>完成率 Completion</th><th>序时进度 Pace</th><th>状态 Status</th></tr>
+<th>累计采购量 Purchased</th><th>完成率 Completion</th><th>序时进度 Pace</th>
+<th>状态 Status</th></tr>
 {body}</table></html>"""
 
 
@@ -123,18 +154,27 @@ def register(service: Service, quota: Quota) -> None:
 
     @service.route("/v1/quota/products/{product_code}")
     async def product(request: Any, product_code: str) -> Any:
-        agreements = sorted((a for a in quota.agreements.values() if a["product_code"] == product_code),
-                            key=lambda a: a["agreement_id"])
+        agreements = sorted(
+            (a for a in quota.agreements.values() if a["product_code"] == product_code),
+            key=lambda a: a["agreement_id"],
+        )
         if not agreements:
             return Reply(404, {"error": f"no agreement for product {product_code}"})
-        return {"product_code": product_code, "product": quota.products.get(product_code),
-                "agreements": [{"institution_id": a["institution_id"], **agreement_view(quota, a, quota.as_of)}
-                               for a in agreements]}
+        return {
+            "product_code": product_code,
+            "product": quota.products.get(product_code),
+            "agreements": [
+                {"institution_id": a["institution_id"], **agreement_view(quota, a, quota.as_of)}
+                for a in agreements
+            ],
+        }
 
     @service.route("/v1/quota/ranking")
     async def province_ranking(request: Any) -> Any:
-        return {"as_of": quota.as_of.isoformat() if quota.as_of else None,
-                "institutions": ranking(quota, request.query.get("city"))}
+        return {
+            "as_of": quota.as_of.isoformat() if quota.as_of else None,
+            "institutions": ranking(quota, request.query.get("city")),
+        }
 
     @service.route("/v1/quota/cities/{city_code}")
     async def city(request: Any, city_code: str) -> Any:

@@ -1,4 +1,5 @@
-"""The shared runtime against the real broker: decode, dead letter, duplicates, the stream flows on."""
+"""The shared runtime on the real broker: decode, dead letter, duplicates, the stream flows on."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,9 @@ from tests.harness import ServiceProcess, read, send
 pytestmark = pytest.mark.integration
 
 
-async def test_valid_malformed_and_duplicate_events(kafka_bootstrap: str, topic_prefix: str,
-                                                    tmp_path: Path) -> None:
+async def test_valid_malformed_and_duplicate_events(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
     """Valid once, malformed to vbp.deadletter with its reason, duplicate dropped, stream flows."""
     service = ServiceProcess("alerts", kafka_bootstrap, topic_prefix, tmp_path)
     service.start()
@@ -26,15 +28,23 @@ async def test_valid_malformed_and_duplicate_events(kafka_bootstrap: str, topic_
         wrong["id"], wrong["data"]["severity"] = "w-bad", "loud"
         wrong_data = json.dumps(wrong).encode()
         topic = topic_prefix + "vbp.warnings"
-        await send(kafka_bootstrap, topic, [
-            ("H52010200001", first.to_json_bytes()),
-            ("H52010200001", malformed),
-            ("H52010200001", first.to_json_bytes()),  # the same id again
-            ("H52010200001", wrong_data),
-            ("H52010200001", second.to_json_bytes()),
-        ])
-        dead = await read(kafka_bootstrap, topic_prefix + "vbp.deadletter",
-                          until=lambda records: len(records) >= 2, timeout=60)
+        await send(
+            kafka_bootstrap,
+            topic,
+            [
+                ("H52010200001", first.to_json_bytes()),
+                ("H52010200001", malformed),
+                ("H52010200001", first.to_json_bytes()),  # the same id again
+                ("H52010200001", wrong_data),
+                ("H52010200001", second.to_json_bytes()),
+            ],
+        )
+        dead = await read(
+            kafka_bootstrap,
+            topic_prefix + "vbp.deadletter",
+            until=lambda records: len(records) >= 2,
+            timeout=60,
+        )
         assert [d.value for d in dead] == [malformed, wrong_data]
         assert dead[0].headers["vbp-source-topic"] == "vbp.warnings"
         assert dead[0].key == b"H52010200001"
