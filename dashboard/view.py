@@ -17,7 +17,9 @@ from schemas.policy import PolicyProfile
 # Topics the view reads (unprefixed contract names).
 TOPICS = ("vbp.ref.institutions", "vbp.ref.products", "vbp.ref.agreements", "vbp.clock",
           "vbp.payments", "vbp.quota.progress", "vbp.warnings", "vbp.escalations",
-          "vbp.decisions", "vbp.notifications")
+          "vbp.decisions", "vbp.notifications", "vbp.alliance.inbound")
+PARTNERS = "vbp.alliance.inbound"  # partners' events (CloudEvent `province` = the partner)
+COVER_EXTENSIONS = ("covermonth", "coverinventory", "covermonths")
 RECENT = 400  # newest warnings / notifications kept in full
 
 # Supply rules whose escalations carry no policy_ref field: the profile clause behind each.
@@ -52,6 +54,8 @@ class View:
         self.attempts: Counter[str] = Counter()
         self.paid: dict[str, str] = {}
         """delivery_id -> paid_on, for the deliveries the overdue warnings name."""
+        self.partners: dict[str, dict[str, Any]] = {}
+        """partner province -> what it shared on vbp.alliance.inbound (see _apply_partner)."""
 
     # -- folding events -------------------------------------------------------------------------
 
@@ -59,7 +63,9 @@ class View:
         self.records[topic] += 1
         data = event.get("data") or {}
         kind = event.get("type")
-        if kind == "vbp.clock.tick":
+        if topic == PARTNERS:
+            self._apply_partner(event)
+        elif kind == "vbp.clock.tick":
             if self.as_of is None or data["as_of"] > self.as_of:
                 self.as_of = data["as_of"]
         elif kind == "vbp.institution.registered":
@@ -88,6 +94,43 @@ class View:
             alert["at"] = data["at"]
             self.notifications.append(data)
             del self.notifications[:-RECENT]
+
+    def _apply_partner(self, event: dict[str, Any]) -> None:
+        """A partner's event: kept apart from the home province's own, latest version by key
+        (a re-sent event with the same id changes nothing)."""
+        province = event.get("province") or str(event.get("source", "")).rsplit("/", 1)[-1]
+        if not province:
+            raise KeyError("province")
+        data = event.get("data") or {}
+        kind = event.get("type")
+        partner = self.partners.setdefault(province, {
+            "events": 0, "last_event_time": None, "summaries": {}, "shortages": {},
+            "trading": {}, "available": {}})
+        if kind == "vbp.quota.monthly_summary":
+            key = (data["generic_name"], data["city_code"])
+            old = partner["summaries"].get(key)
+            if old is None or data["month"] >= old["month"]:
+                partner["summaries"][key] = data
+        elif kind == "vbp.shortage.escalated":
+            partner["shortages"][data["escalation_id"]] = {**data, "time": event["time"]}
+        elif kind == "vbp.decision.issued":
+            what = SUSPENDS.get(data["action"])
+            if what and what[0] == "trading":
+                old = partner["trading"].get(data["subject_id"])
+                if old is None or (data["effective_from"], event["time"]) >= (
+                        old["effective_from"], old["time"]):
+                    partner["trading"][data["subject_id"]] = {**data, "time": event["time"],
+                                                              "suspended": what[1]}
+        elif kind == "vbp.product.listed":
+            if data["winning"]:
+                cover = {k: event[k] for k in COVER_EXTENSIONS if k in event}
+                partner["available"][data["product_code"]] = {**data, "cover": cover}
+            else:
+                partner["available"].pop(data["product_code"], None)
+        partner["events"] += 1
+        time = event.get("time")
+        if time and (partner["last_event_time"] is None or time > partner["last_event_time"]):
+            partner["last_event_time"] = time
 
     # -- the page's JSON --------------------------------------------------------------------------
 
@@ -121,6 +164,7 @@ class View:
             "escalations": [self._escalation(e)
                             for e in _newest(self.escalations.values(), RECENT)],
             "overdue": self._overdue(),
+            "alliance": self._alliance(),
             "notifications": {
                 "by_outcome": dict(self.attempts),
                 "by_receiver": _receivers(self.alerts.values()),
@@ -250,6 +294,49 @@ class View:
         alternatives = [{**a, "name": self._product_name(a["product_code"])}
                         for a in e.get("alternatives") or []]
         return {**e, "rule": rule, "policy_ref": clause, "alternatives": alternatives}
+
+    def _alliance(self) -> list[dict[str, Any]]:
+        """Per partner: completion per generic name over the cities of its latest summarised
+        month (ordered / target, like the partner's own summary), its shortages (newest first,
+        with level), products whose trading it suspended, and its winning products."""
+        out = []
+        for province, p in sorted(self.partners.items()):
+            month = max((s["month"] for s in p["summaries"].values()), default=None)
+            sums: dict[str, dict[str, Any]] = {}
+            for s in p["summaries"].values():
+                if s["month"] != month:
+                    continue
+                row = sums.setdefault(s["generic_name"], {
+                    "generic_name": s["generic_name"], "ordered_quantity": 0,
+                    "target_quantity": 0, "cities": 0, "institutions": 0, "agreements": 0})
+                row["ordered_quantity"] += s["ordered_quantity"]
+                row["target_quantity"] += s["target_quantity"]
+                row["cities"] += 1
+                row["institutions"] += s.get("institutions") or 0
+                row["agreements"] += s.get("agreements") or 0
+            completion = [{**row, "completion_rate": _rate(Decimal(row["ordered_quantity"]),
+                                                           Decimal(row["target_quantity"]))}
+                          for _, row in sorted(sums.items())]
+            available = sorted(p["available"].values(), key=lambda a: a["product_code"])
+            out.append({
+                "province": province, "name": self.regions.get(province),
+                "events": p["events"], "last_event_time": p["last_event_time"],
+                "month": month, "completion": completion,
+                "shortages": [{**e, "rule": e["escalation_id"].split(":", 1)[0]}
+                              for e in _newest(p["shortages"].values(), RECENT)],
+                "trading_suspended": sorted(
+                    ({"product_code": code, "effective_from": d["effective_from"],
+                      "policy_ref": d.get("policy_ref"), "name": self._product_name(code)}
+                     for code, d in p["trading"].items() if d["suspended"]),
+                    key=lambda d: d["product_code"]),
+                "winning_products": len(available),
+                "available": [{"product_code": a["product_code"],
+                               "generic_name": a["generic_name"],
+                               "specification": a.get("specification"),
+                               "manufacturer_id": a["manufacturer_id"], "price": a.get("price"),
+                               "cover": a["cover"]} for a in available],
+            })
+        return out
 
     def _overdue(self) -> list[dict[str, Any]]:
         out = []

@@ -59,7 +59,7 @@ function render() {
     const closed = state.quarters.filter((q) => phase(q) === "closed");
     quarter = closed[closed.length - 1] || state.quarters[0] || null;
   }
-  renderCities(); renderInstitutions(); renderWarnings(); renderDecisions(); renderShortages(); renderOverdue(); renderAlerts();
+  renderCities(); renderInstitutions(); renderWarnings(); renderDecisions(); renderShortages(); renderOverdue(); renderAlliance(); renderAlerts();
 }
 
 function renderCities() {
@@ -175,6 +175,43 @@ function renderOverdue() {
     `<tr data-delivery="${esc(o.delivery_id)}"><td>${esc(o.name || o.institution_id)}</td><td>${esc(o.delivery_id)}</td>
      <td class="num">${Number(o.amount || 0).toLocaleString()}</td><td>${esc(o.accepted_on)}</td><td>${esc(o.due_date)}</td>
      <td>${esc(o.warned)}</td><td>${o.paid_on ? esc(o.paid_on) : '<span class="badge critical">未回款</span>'}</td></tr>`).join("");
+}
+
+function completionBars(rows) {
+  // One bar per generic name: the partner's ordered / target over its cities for its latest month.
+  if (!rows.length) return `<p class="muted">暂无月度进度 no monthly summary yet</p>`;
+  const rowH = 18, left = 150, width = 240, max = 1.5;
+  const out = rows.map((c, i) => {
+    const r = c.completion_rate, w = r == null ? 0 : Math.min(r, max) / max * width;
+    return `<g data-generic="${esc(c.generic_name)}"><text x="${left - 6}" y="${i * rowH + 13}" text-anchor="end" font-size="12">${esc(c.generic_name)}</text>
+      <rect x="${left}" y="${i * rowH + 3}" width="${w}" height="${rowH - 6}" fill="${COLORS.accent}"><title>${esc(c.generic_name)}: ${c.ordered_quantity.toLocaleString()} / ${c.target_quantity.toLocaleString()} (${c.cities} 市州 cities)</title></rect>
+      <text x="${left + w + 4}" y="${i * rowH + 13}" font-size="12" data-rate>${pct(r)}</text></g>`;
+  }).join("");
+  const one = left + width / max, h = rows.length * rowH;
+  return `<svg class="bars" viewBox="0 0 460 ${h + 4}">${out}
+    <line x1="${one}" x2="${one}" y1="0" y2="${h}" stroke="${COLORS.ok}" stroke-dasharray="3 2"><title>100%</title></line></svg>`;
+}
+
+function renderAlliance() {
+  const partners = state.alliance || [];
+  $("partners").innerHTML = partners.map((p) => {
+    const name = p.name || REGIONS[p.province] || p.province;
+    const shortages = p.shortages.slice(0, 10).map((e) =>
+      `<li data-escalation="${esc(e.escalation_id)}"><span class="badge level">${esc(LEVELS[e.level] || e.level)}</span> ${esc(e.level)}
+        ${esc(e.generic_name)} <small class="muted">${esc(e.product_code)} · ${esc(RULES[e.rule] || e.rule)} · ${day(e.time)}</small></li>`).join("");
+    const suspended = p.trading_suspended.map((t) =>
+      `<li><span class="badge suspended">暂停挂网交易</span> ${esc(t.name || t.product_code)} <small class="muted">${esc(t.product_code)} · ${esc(t.effective_from)}</small></li>`).join("");
+    return `<div class="partner" data-partner="${esc(p.province)}">
+      <h3>${esc(name)} <small>${esc(p.province)}</small>
+        <span class="facts">月份 Month <b>${esc(p.month || "—")}</b> · 中选产品可供 Winning products
+          <b data-winning>${p.winning_products}</b> · 短缺 Shortages <b data-shortages>${p.shortages.length}</b></span></h3>
+      <div class="muted">完成率（按通用名） Completion by generic name</div>
+      ${completionBars(p.completion)}
+      <div class="muted">当前短缺 Current shortages</div>
+      <ul>${shortages || `<li class="muted">无 none</li>`}</ul>
+      ${suspended ? `<div class="muted">暂停挂网交易 Trading suspended</div><ul>${suspended}</ul>` : ""}
+    </div>`;
+  }).join("") || `<p class="muted">暂无联盟地区数据 nothing from alliance partners yet</p>`;
 }
 
 function renderAlerts() {

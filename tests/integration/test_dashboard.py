@@ -17,10 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from schemas.envelope import new_event
+from schemas.events import example_data
 from sim.config import SimConfig
 from sim.player import play
 from sim.scenario import Scenario
-from tests.harness import REPO, ServiceProcess, free_port, read
+from tests.harness import REPO, ServiceProcess, free_port, read, send
 
 pytestmark = pytest.mark.integration
 
@@ -172,4 +174,61 @@ async def test_dashboard_shows_what_the_topics_say_during_a_simulation(
     finally:
         board.stop()
         quota.stop()
+    assert "Traceback" not in board.log_path.read_text()
+
+
+def partner_event(type_: str, n: int, **data: object) -> tuple[str, bytes]:
+    event = new_event(type_, example_data(type_, **data), id=f"530000-test-{n}",
+                      source="/alliance/530000", time="2020-04-02T02:00:00+08:00",
+                      province="530000")
+    return "530000", event.model_dump_json(exclude_none=True).encode()
+
+
+async def test_dashboard_shows_alliance_partners_from_the_inbound_topic(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    """A partner's (Yunnan's) monthly summaries, escalation and winning products, as the alliance
+    service writes them to vbp.alliance.inbound, appear per partner in /api/state and the page."""
+    board = Dashboard(kafka_bootstrap, topic_prefix, tmp_path)
+    try:
+        await board.ready()
+        await send(kafka_bootstrap, topic_prefix + "vbp.alliance.inbound", [
+            partner_event("vbp.quota.monthly_summary", 1, summary_id="2020-03:530100:a",
+                          month="2020-03", city_code="530100", generic_name="阿托伐他汀钙片",
+                          ordered_quantity=300, target_quantity=1000, completion_rate="0.3000"),
+            partner_event("vbp.quota.monthly_summary", 2, summary_id="2020-03:530300:a",
+                          month="2020-03", city_code="530300", generic_name="阿托伐他汀钙片",
+                          ordered_quantity=700, target_quantity=1000, completion_rate="0.7000"),
+            partner_event("vbp.shortage.escalated", 3, level="alliance", region_code="530000",
+                          escalation_id="supply.production_stop:XC08CAA017A001010109999:"
+                          "530000:alliance", product_code="XC08CAA017A001010109999"),
+            partner_event("vbp.product.listed", 4, product_code="XC10AAA081A001010109001"),
+        ])
+        async with httpx.AsyncClient() as client:
+            for _ in range(120):
+                state = (await client.get(board.url + "api/state", timeout=5)).json()
+                if state["alliance"] and state["alliance"][0]["events"] == 4:
+                    break
+                await asyncio.sleep(0.25)
+        [yunnan] = state["alliance"]
+        assert yunnan["province"] == "530000" and yunnan["month"] == "2020-03"
+        assert yunnan["completion"][0]["generic_name"] == "阿托伐他汀钙片"
+        assert yunnan["completion"][0]["completion_rate"] == 0.5
+        assert [e["level"] for e in yunnan["shortages"]] == ["alliance"]
+        assert yunnan["winning_products"] == 1
+        assert state["totals"]["escalations"] == 0  # a partner's shortage is not ours
+        if _browser_available() is None:
+            from playwright.async_api import async_playwright
+
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+                await page.goto(board.url)
+                card = page.locator('#partners [data-partner="530000"]')
+                await card.wait_for(timeout=20_000)
+                text = await card.inner_text()
+                assert "云南省" in text and "阿托伐他汀钙片" in text and "50.0%" in text
+                assert "联盟" in text and await card.locator("[data-winning]").inner_text() == "1"
+                await browser.close()
+    finally:
+        board.stop()
     assert "Traceback" not in board.log_path.read_text()

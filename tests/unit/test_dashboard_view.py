@@ -105,3 +105,61 @@ def test_notifications_by_outcome_and_receiver() -> None:
     assert n["by_outcome"] == {"retrying": 1, "sent": 1}
     assert n["by_receiver"] == {"guizhou-healthcare-security": {"sent": 1}}
     assert n["final"] == {"sent": 1} and n["alerts"] == 1
+
+
+def partner(type_: str, province: str = "530000", time: str = "2020-04-02T00:00:00+08:00",
+            **data: Any) -> dict[str, Any]:
+    return {**ev(type_, time, **data), "province": province, "source": f"/alliance/{province}",
+            "id": f"{province}-{type_}-{len(data)}"}
+
+
+def summary(month: str, generic: str, city: str, ordered: int, target: int,
+            province: str = "530000") -> dict[str, Any]:
+    return partner("vbp.quota.monthly_summary", province, summary_id=f"{month}:{city}:{generic}",
+                   month=month, generic_name=generic, city_code=city, ordered_quantity=ordered,
+                   target_quantity=target, completion_rate=f"{ordered / target:.4f}")
+
+
+def test_alliance_partners_completion_shortages_and_winning_products() -> None:
+    view = build()
+    inbound = "vbp.alliance.inbound"
+    for event in (
+        summary("2020-02", "阿托伐他汀钙片", "530100", 10, 100),
+        summary("2020-03", "阿托伐他汀钙片", "530100", 600, 1000),
+        summary("2020-03", "阿托伐他汀钙片", "530100", 700, 1000),  # newer version, same key
+        summary("2020-03", "阿托伐他汀钙片", "530300", 200, 500),
+        summary("2020-02", "阿托伐他汀钙片", "530300", 1, 500),  # older month arrives late
+        summary("2020-03", "苯磺酸氨氯地平片", "530100", 90, 100),
+        summary("2020-02", "瑞舒伐他汀钙片", "530100", 5, 100),  # not summarised in 2020-03
+        summary("2020-03", "苯磺酸氨氯地平片", "500100", 1, 2, province="500000"),
+    ):
+        view.apply(inbound, event)
+    escalation = partner("vbp.shortage.escalated", escalation_id="supply.production_stop:"
+                         "XC08CAA017A001010109999:530000:alliance", level="alliance",
+                         region_code="530000", product_code="XC08CAA017A001010109999")
+    view.apply(inbound, escalation)
+    view.apply(inbound, escalation)  # a re-sent copy
+    for code, winning in (("XC10AAA081A001010109001", True), ("XC10AAA081A001010109002", True),
+                          ("XC10AAA081A001010109003", True), ("XC10AAA081A001010109003", False)):
+        view.apply(inbound, {**partner("vbp.product.listed", product_code=code, winning=winning),
+                             "covermonth": "2020-03", "covermonths": "2.50"})
+    view.apply(inbound, partner("vbp.decision.issued", decision_id="t1", action="suspend_trading",
+                                subject_kind="product", subject_id="XC10AAA081A001010109001",
+                                rule="supply.production_stop", effective_from="2020-04-03"))
+    state = view.state()
+    # The partner's events stay out of the home province's own figures.
+    assert state["escalations"] == [] and state["decisions"] == []
+    assert state["totals"]["escalations"] == 0
+    chongqing, yunnan = state["alliance"]
+    assert chongqing["province"] == "500000"
+    assert chongqing["completion"][0]["completion_rate"] == 0.5
+    assert yunnan["province"] == "530000" and yunnan["month"] == "2020-03"
+    assert {c["generic_name"]: (c["ordered_quantity"], c["target_quantity"], c["cities"],
+                                c["completion_rate"]) for c in yunnan["completion"]} == {
+        "阿托伐他汀钙片": (900, 1500, 2, 0.6), "苯磺酸氨氯地平片": (90, 100, 1, 0.9)}
+    [shortage] = yunnan["shortages"]
+    assert shortage["level"] == "alliance" and shortage["rule"] == "supply.production_stop"
+    assert yunnan["winning_products"] == 2
+    assert yunnan["available"][0]["cover"] == {"covermonth": "2020-03", "covermonths": "2.50"}
+    assert [t["product_code"] for t in yunnan["trading_suspended"]] == ["XC10AAA081A001010109001"]
+    assert state["records"][inbound] == 15
