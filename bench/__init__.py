@@ -1,0 +1,1 @@
+"""Benchmarks (issue 9, first slice): `python -m bench --help`."""

@@ -1,0 +1,372 @@
+"""`python -m bench`: load the orders topic, then measure how fast it is consumed from offset zero.
+
+1. A broker: --bootstrap, or the project's own (`deploy/kafka.sh start --port 29492`, stopped
+   after).
+2. The contract's topics under a fresh prefix (runtime.topics.ensure_topics).
+3. The load, not timed: the simulator's registry (sim.scenario.Scenario, seed 1, Guizhou, 150
+   institutions) sends its reference data (institutions, products, agreements) and then
+   --orders `vbp.order.placed` events over the year's agreements (round robin, quantities in
+   whole packs, days spread over the year), acks=all, batched.
+4. Baseline: bench.baseline in its own process, a bare aiokafka consumer (no group, every
+   partition assigned, from the beginning) decoding each order with runtime.codec.decode.
+5. Each service (this slice: quota) started as `python -m services.<name>` after the load is on
+   the topic; timed from its spawn until its group's committed offsets on vbp.orders reach the
+   end offsets (polled every 0.5 s; faust commits every few seconds, so short runs overstate
+   the time). CPU from /proc/<pid>/stat, peak RSS from VmHWM, read when it has caught up.
+6. A table on stdout and a Markdown report in --results (default bench/results/).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from runtime.codec import CONTENT_TYPE
+from runtime.topics import ensure_topics
+from schemas.envelope import new_event
+from schemas.topics import TOPICS, key_of, topic_name
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+BENCH_PORT = 29492
+ORDERS = "vbp.orders"
+
+
+@dataclass
+class Row:
+    name: str
+    events: int
+    seconds: float
+    cpu_seconds: float
+    peak_rss_kb: int
+    startup_seconds: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return self.cpu_seconds * 1000 / self.events if self.events else 0.0
+
+
+# -- broker --------------------------------------------------------------------------------------
+
+def start_broker(port: int) -> str:
+    script = str(REPO / "deploy" / "kafka.sh")
+    done = subprocess.run([script, "start", "--port", str(port)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"broker did not start:\n{done.stdout}\n{done.stderr}")
+    return f"127.0.0.1:{port}"
+
+
+def stop_broker(port: int) -> None:
+    subprocess.run([str(REPO / "deploy" / "kafka.sh"), "stop", "--port", str(port)],
+                   capture_output=True)
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+def load_events(orders: int, seed: int = 1):
+    """(topic, key, value) of the reference data and then `orders` order events."""
+    from sim.config import SimConfig
+    from sim.scenario import Scenario, _money, _time
+
+    scenario = Scenario(SimConfig(seed=seed, faults=frozenset()))
+    for item in scenario.reference():
+        yield item.topic, item.key, item.event.to_json_bytes()
+    agreements = scenario.registry.agreements
+    rng = random.Random(f"{seed}:bench-orders")
+    first, days = scenario.first, (scenario.last - scenario.first).days + 1
+    per_day: dict[int, int] = {}
+    for n in range(orders):
+        a = agreements[n % len(agreements)]
+        day_index = n * days // orders
+        day = first + timedelta(days=day_index)
+        per_day[day_index] = seq = per_day.get(day_index, 0) + 1
+        pack = a.product.generic.pack
+        order_id = f"bench-ord-{n:08d}"
+        event = new_event("vbp.order.placed", {
+            "order_id": order_id, "institution_id": a.institution.institution_id,
+            "product_code": a.product.code, "quantity": pack * rng.randint(1, 40),
+            "unit_price": _money(a.product.offer.price),
+            "distributor_id": a.distributor_ids[0],
+        }, id=order_id, source=scenario.platform, time=_time(day, 8 + seq % 10, seq % 1800),
+            province=scenario.province)
+        key = key_of(event)
+        event = event.model_copy(update={"subject": key})
+        yield ORDERS, key, event.to_json_bytes()
+
+
+async def produce(bootstrap: str, prefix: str, orders: int) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
+                                max_batch_size=512 * 1024, enable_idempotence=True)
+    await producer.start()
+    headers = [("content-type", CONTENT_TYPE.encode())]
+    pending = []
+    sent = 0
+    try:
+        for topic, key, value in load_events(orders):
+            pending.append(await producer.send(topic_name(topic, prefix), value=value,
+                                               key=key.encode(), headers=headers))
+            sent += 1
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+# -- measurements --------------------------------------------------------------------------------
+
+def run_baseline(bootstrap: str, prefix: str, orders: int, timeout: float) -> Row:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.baseline", "--bootstrap", bootstrap,
+         "--topic", topic_name(ORDERS, prefix), "--count", str(orders),
+         "--timeout", str(timeout)],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"baseline failed:\n{done.stdout}\n{done.stderr}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    return Row("bare aiokafka + decode", int(figures["events"]), figures["seconds"],
+               figures["cpu_seconds"], int(figures["peak_rss_kb"]))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def _lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str,
+               partitions: list[TopicPartition]) -> int:
+    try:
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    except KafkaError:  # no coordinator yet (a fresh broker creates __consumer_offsets lazily)
+        return -1
+    ends = await consumer.end_offsets(partitions)
+    return sum(ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0
+                           else 0) for tp in partitions)
+
+
+async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workdir: Path,
+                      timeout: float) -> Row:
+    topic = topic_name(ORDERS, prefix)
+    partitions = [TopicPartition(topic, p) for p in range(TOPICS[ORDERS].partitions)]
+    group = f"{prefix}vbp-{name}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    log_path = workdir / f"{name}.log"
+    env = {**os.environ, "VBP_KAFKA_BOOTSTRAP": bootstrap, "VBP_TOPIC_PREFIX": prefix,
+           f"VBP_{name.upper()}_WEB_PORT": str(_free_port()),
+           "VBP_DATA_DIR": str(workdir / f"{name}-state")}
+    process = None
+    try:
+        with open(log_path, "ab") as log:
+            started = time.monotonic()
+            process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO,
+                                       env=env, stdout=log, stderr=subprocess.STDOUT)
+        ready_at = None
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited {process.returncode}:\n"
+                                   f"{log_path.read_text(errors='replace')[-4000:]}")
+            if ready_at is None and "Ready" in log_path.read_text(errors="replace"):
+                ready_at = now
+            if await _lag(admin, consumer, group, partitions) == 0:
+                break
+            if now - started > timeout:
+                raise TimeoutError(f"{name} not caught up after {timeout}s; log {log_path}")
+        seconds = time.monotonic() - started
+        cpu = _proc_cpu_seconds(process.pid)
+        peak = _proc_peak_rss_kb(process.pid)
+        return Row(f"service {name}", orders, seconds, cpu, peak,
+                   (ready_at - started) if ready_at else None)
+    finally:
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        await consumer.stop()
+        await admin.close()
+
+
+# -- report --------------------------------------------------------------------------------------
+
+def machine() -> dict[str, str]:
+    cpu_model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    kafka = subprocess.run(["grep", "-m1", "PINNED_KAFKA_VERSION=", str(REPO / "deploy/kafka.sh")],
+                           capture_output=True, text=True).stdout.split("=")[-1].strip().strip('"')
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "absent"
+
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "cpu": cpu_model,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "kafka (broker)": kafka or "unknown",
+        "aiokafka": version("aiokafka"),
+        "faust-streaming": version("faust-streaming"),
+        "pydantic": version("pydantic"),
+    }
+
+
+def table(rows: list[Row], baseline: Row) -> str:
+    head = ("| measured | events | seconds | events/s | ratio to baseline | CPU s / 1,000 events "
+            "| peak RSS MiB | startup s |")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ratio = r.rate / baseline.rate if baseline.rate else 0.0
+        startup = f"{r.startup_seconds:.1f}" if r.startup_seconds is not None else "-"
+        lines.append(f"| {r.name} | {r.events:,} | {r.seconds:.1f} | {r.rate:,.0f} | "
+                     f"{ratio:.3f} | {r.cpu_per_1000:.3f} | {r.peak_rss_kb / 1024:.0f} | "
+                     f"{startup} |")
+    return "\n".join(lines)
+
+
+def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str,
+           produced: int, produce_seconds: float, stamp: str) -> str:
+    info = machine()
+    return "\n".join([
+        f"# VBP Monitor bench, {stamp}",
+        "",
+        f"Load: {args.orders:,} `vbp.order.placed` on `vbp.orders` ({TOPICS[ORDERS].partitions} "
+        f"partitions) after the simulator's reference data, {produced:,} messages in all, "
+        f"produced in {produce_seconds:.1f} s (not measured); topic prefix `{prefix}`; "
+        f"broker {'given: ' + args.bootstrap if args.bootstrap else 'the project one'}.",
+        "",
+        "Each row runs from offset zero until every order is read: the baseline decodes them "
+        "with `runtime.codec.decode`; a service is timed from its spawn (startup and faust's "
+        "commit interval included) until its group's committed offsets reach the end offsets.",
+        "",
+        table(rows, baseline),
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in info.items()],
+        "",
+        "```json",
+        json.dumps({"orders": args.orders, "rows": [
+            {"name": r.name, "events": r.events, "seconds": round(r.seconds, 3),
+             "events_per_s": round(r.rate, 1), "cpu_s_per_1000": round(r.cpu_per_1000, 4),
+             "peak_rss_kb": r.peak_rss_kb, "startup_s": r.startup_seconds} for r in rows],
+            "machine": info}, indent=1, ensure_ascii=False),
+        "```",
+        "",
+    ])
+
+
+async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    await ensure_topics(bootstrap, prefix)
+    print(f"bench: topics under {prefix} on {bootstrap}; producing {args.orders:,} orders",
+          flush=True)
+    t0 = time.monotonic()
+    produced = await produce(bootstrap, prefix, args.orders)
+    produce_seconds = time.monotonic() - t0
+    print(f"bench: {produced:,} messages produced in {produce_seconds:.1f} s", flush=True)
+    baseline = run_baseline(bootstrap, prefix, args.orders, args.timeout)
+    print(f"bench: baseline {baseline.rate:,.0f} events/s", flush=True)
+    rows = [baseline]
+    workdir = Path(tempfile.mkdtemp(prefix="vbp-bench-"))
+    try:
+        for name in args.services:
+            row = await run_service(name, bootstrap, prefix, args.orders, workdir, args.timeout)
+            print(f"bench: {name} {row.rate:,.0f} events/s", flush=True)
+            rows.append(row)
+    except BaseException:
+        print(f"bench: service logs kept in {workdir}", file=sys.stderr)
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    text = report(rows, baseline, args, prefix, produced, produce_seconds, stamp)
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"{stamp}.md"
+    path.write_text(text, encoding="utf-8")
+    print()
+    print(table(rows, baseline))
+    print(f"\nbench: written {path}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=200_000, help="orders to load (200,000)")
+    parser.add_argument("--bootstrap", help="use this broker; default: start the project's on "
+                                            f"port {BENCH_PORT} and stop it after")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="report directory")
+    parser.add_argument("--services", nargs="+", default=["quota"], choices=["quota"],
+                        help="services to measure (this slice: quota)")
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="seconds each measurement may take")
+    args = parser.parse_args(argv)
+    if args.orders < 1:
+        parser.error("--orders must be positive")
+    if args.bootstrap:
+        return asyncio.run(bench(args, args.bootstrap))
+    bootstrap = start_broker(BENCH_PORT)
+    try:
+        return asyncio.run(bench(args, bootstrap))
+    finally:
+        stop_broker(BENCH_PORT)

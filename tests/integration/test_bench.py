@@ -1,0 +1,28 @@
+"""The bench runs end to end on a tiny load (issue 9). No timing is asserted: figures only have
+to exist and be positive."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from bench.run import main
+
+
+def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None:
+    path = main(["--orders", "2000", "--bootstrap", kafka_bootstrap,
+                 "--results", str(tmp_path), "--timeout", "300"])
+
+    assert path.parent == tmp_path and path.exists()
+    text = path.read_text(encoding="utf-8")
+    assert "| bare aiokafka + decode |" in text and "| service quota |" in text
+    assert "## Machine" in text and "- nproc:" in text and "- kafka (broker):" in text
+    figures = json.loads(re.search(r"```json\n(.*?)\n```", text, re.S).group(1))
+    rows = {row["name"]: row for row in figures["rows"]}
+    assert set(rows) == {"bare aiokafka + decode", "service quota"}
+    for row in rows.values():
+        assert row["events"] == 2000
+        assert row["events_per_s"] > 0
+        assert row["cpu_s_per_1000"] > 0
+        assert row["peak_rss_kb"] > 0
