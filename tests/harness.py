@@ -90,6 +90,17 @@ async def read(
         await consumer.stop()
 
 
+async def eventually(check: Callable[[], Any], what: str = "", timeout: float = 40.0) -> Any:
+    """Poll `check` until it returns something truthy and return that; fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
 def _partitions(topic: str) -> int:
     """Partition count of a (prefixed) contract or internal topic, from the registry."""
     return next(t.partitions for name, t in TOPICS.items() if topic.endswith(name))

@@ -28,7 +28,7 @@ import pytest
 
 from services.alerts.receivers import NOTIFICATION_HEADER, verify_webhook
 from tests.events import event
-from tests.harness import ServiceProcess, free_port, read, send
+from tests.harness import ServiceProcess, eventually, free_port, read, send
 
 pytestmark = pytest.mark.integration
 
@@ -210,16 +210,6 @@ def decision(decision_id: str, institution: str, caused_by: list[str]) -> tuple[
                  metrics={"completion_rate": "0.6667"}, amount=None)
 
 
-async def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}")
-
 
 def settled(service: ServiceProcess, alert_ids: set[str]) -> bool:
     """Every delivery of these alerts has reached a final outcome: nothing is left to send."""
@@ -307,7 +297,7 @@ async def test_routes_by_region_and_rule_with_signed_chinese_messages(
         shortage_id = json.loads(shortage[1])["data"]["escalation_id"]
         await send(kafka_bootstrap, topic_prefix + "vbp.escalations", [shortage])
         everything = {guiyang_q1, zunyi_q1, overdue, shortage_id}
-        await wait_until(lambda: settled(service, everything), what="all four delivered")
+        await eventually(lambda: settled(service, everything), what="all four delivered")
 
         assert sorted(bureau.alert_ids()) == sorted(everything)
         assert guiyang.alert_ids() == [guiyang_q1]
@@ -393,7 +383,7 @@ async def test_failing_receivers_retry_back_off_and_get_each_alert_once(
                "quota.quarterly_completion:H52010200002:2020-Q1:warning"]
         await send(kafka_bootstrap, topic_prefix + "vbp.warnings",
                    [warning(ids[0], GUIYANG_HOSPITAL), warning(ids[1], "H52010200002")])
-        await wait_until(lambda: settled(service, set(ids)), timeout=40, what="all settled")
+        await eventually(lambda: settled(service, set(ids)), timeout=40, what="all settled")
 
         assert sorted(recovering.alert_ids()) == sorted(ids)
         assert sorted(recovering.alert_ids(recovering.accepted())) == sorted(ids)
@@ -465,12 +455,12 @@ async def test_restart_mid_retry_loses_and_duplicates_nothing(
     try:
         await send(kafka_bootstrap, topic_prefix + "vbp.warnings",
                    [warning(alert_id, alert_id.split(":")[1]) for alert_id in retried])
-        await wait_until(lambda: sorted(healthy.alert_ids()) == sorted(retried),
+        await eventually(lambda: sorted(healthy.alert_ids()) == sorted(retried),
                          what="healthy got 3")
-        await wait_until(lambda: len(down.requests) >= 6, what="down retried")
+        await eventually(lambda: len(down.requests) >= 6, what="down retried")
         await send(kafka_bootstrap, topic_prefix + "vbp.warnings", [
             warning(waiting, GUIYANG_HOSPITAL, rule="settlement.payment_overdue", period=None)])
-        await wait_until(lambda: api(service, "GET", f"/v1/alerts/{quote(waiting, safe='')}")
+        await eventually(lambda: api(service, "GET", f"/v1/alerts/{quote(waiting, safe='')}")
                          .status_code == 200, what="waiting alert recorded")
         assert service.process is not None
         fatal.on_request = lambda: os.kill(service.process.pid, signal.SIGKILL)
@@ -485,7 +475,7 @@ async def test_restart_mid_retry_loses_and_duplicates_nothing(
     service.start()
     try:
         everything = set(retried) | {waiting, fifth}
-        await wait_until(lambda: settled(service, everything), timeout=45, what="all settled")
+        await eventually(lambda: settled(service, everything), timeout=45, what="all settled")
         assert sorted(down.alert_ids(down.accepted())) == sorted(retried)  # once each, no dups
         assert sorted(healthy.alert_ids(healthy.accepted())) == sorted(retried + [waiting])
         after = down.requests[attempts_before:]
@@ -547,7 +537,7 @@ async def test_grouping_and_inhibition(kafka_bootstrap: str, topic_prefix: str, 
                    + [warning(critical, "H52010200004", severity="critical")])
         await send(kafka_bootstrap, topic_prefix + "vbp.decisions",
                    [decision(suspension, "H52010200004", [critical])])
-        await wait_until(lambda: len(bureau.delivered()) >= 3, what="three messages")
+        await eventually(lambda: len(bureau.delivered()) >= 3, what="three messages")
         messages = {tuple(ids_of(e)) for e in bureau.delivered()}
         assert messages == {tuple(sorted(guiyang)), (zunyi,), (suspension,)}
 
@@ -556,13 +546,13 @@ async def test_grouping_and_inhibition(kafka_bootstrap: str, topic_prefix: str, 
         early = f"{zunyi_2}:suspend_monthly_settlement"
         await send(kafka_bootstrap, topic_prefix + "vbp.decisions",
                    [decision(early, "H52030200002", [zunyi_2])])
-        await wait_until(lambda: len(bureau.delivered()) >= 4, what="early decision sent")
+        await eventually(lambda: len(bureau.delivered()) >= 4, what="early decision sent")
         late_guiyang = q1("H52010200005")
         await send(kafka_bootstrap, topic_prefix + "vbp.warnings", [
             warning(zunyi_2, "H52030200002", severity="critical"),
             warning(late_guiyang, "H52010200005")])
         everything = set(guiyang) | {zunyi, critical, suspension, early, zunyi_2, late_guiyang}
-        await wait_until(lambda: settled(service, everything), what="all settled")
+        await eventually(lambda: settled(service, everything), what="all settled")
         delivered = bureau.delivered()
         assert [ids_of(e) for e in delivered[4:]] == [[late_guiyang]]
         first_guiyang = next(e for e in delivered if ids_of(e) == sorted(guiyang))
@@ -625,10 +615,10 @@ async def test_api_token_silences_acknowledgement_and_escalation(
         await send(kafka_bootstrap, topic_prefix + "vbp.warnings", [
             warning(silenced, GUIYANG_HOSPITAL, rule="supply.shortfall_forecast",
                     period="2020-05")])
-        await wait_until(lambda: settled(service, {silenced}), what="silenced settled")
+        await eventually(lambda: settled(service, {silenced}), what="silenced settled")
         assert bureau.requests == []
         # The short silence expires by itself; the long one is expired over the API.
-        await wait_until(lambda: not next(s for s in api(service, "GET", "/v1/silences").json()[
+        await eventually(lambda: not next(s for s in api(service, "GET", "/v1/silences").json()[
             "silences"] if s["id"] == short.json()["id"])["active"], what="silence expiry")
         expired = api(service, "DELETE", f"/v1/silences/{silence.json()['id']}")
         assert expired.status_code == 200
@@ -639,7 +629,7 @@ async def test_api_token_silences_acknowledgement_and_escalation(
                     period=None),
             warning(after_expiry[1], GUIYANG_HOSPITAL, rule="supply.shortfall_forecast",
                     period="2020-06")])
-        await wait_until(lambda: sorted(bureau.alert_ids()) == sorted(after_expiry),
+        await eventually(lambda: sorted(bureau.alert_ids()) == sorted(after_expiry),
                          what="delivered after the silences ended")
 
         ignored = "quota.quarterly_completion:H52010200007:2020-Q1:critical"
@@ -648,13 +638,13 @@ async def test_api_token_silences_acknowledgement_and_escalation(
             warning(ignored, "H52010200007", severity="critical"),
             warning(handled, "H52010200008", severity="critical")])
         path = f"/v1/alerts/{quote(handled, safe='')}"
-        await wait_until(lambda: api(service, "GET", path).status_code == 200,
+        await eventually(lambda: api(service, "GET", path).status_code == 200,
                          what="handled listed")
         ack = api(service, "POST", path + "/ack", json={"by": "李处长", "comment": "已约谈"})
         assert ack.status_code == 200 and ack.json()["state"] == "acknowledged", ack.text
         assert ack.json()["acknowledged"]["by"] == "李处长"
 
-        await wait_until(lambda: health.alert_ids() == [ignored], timeout=20, what="2nd step")
+        await eventually(lambda: health.alert_ids() == [ignored], timeout=20, what="2nd step")
         assert director.alert_ids() == [ignored]
         assert "未确认·升级" in director.delivered()[0]["body"]["title"]
         first, second = director.delivered()[0]["at"], health.delivered()[0]["at"]
@@ -693,22 +683,22 @@ async def test_routing_file_reloads_without_restart_and_a_bad_one_is_refused(
             return warning(ids[i], GUIYANG_HOSPITAL, rule="settlement.payment_overdue", period=None)
 
         await send(kafka_bootstrap, topic_prefix + "vbp.warnings", [overdue(0)])
-        await wait_until(lambda: first.alert_ids() == [ids[0]], what="first routing")
+        await eventually(lambda: first.alert_ids() == [ids[0]], what="first routing")
 
         write_routes(routes, both + '[route]\nreceivers = ["second"]\n')
-        status = await wait_until(lambda: (s := api(service, "GET", "/v1/routes").json())[
+        status = await eventually(lambda: (s := api(service, "GET", "/v1/routes").json())[
             "digest"] != digest and s, what="reload")
         assert status["error"] is None
         await send(kafka_bootstrap, topic_prefix + "vbp.warnings", [overdue(1)])
-        await wait_until(lambda: second.alert_ids() == [ids[1]], what="second routing")
+        await eventually(lambda: second.alert_ids() == [ids[1]], what="second routing")
 
         write_routes(routes, both + '[route]\nreceivers = ["second", "third"]\n')
-        refused = await wait_until(lambda: api(service, "GET", "/v1/routes").json()["error"],
+        refused = await eventually(lambda: api(service, "GET", "/v1/routes").json()["error"],
                                    what="refusal")
         assert "unknown receiver 'third'" in refused
         assert api(service, "GET", "/v1/routes").json()["digest"] == status["digest"]
         await send(kafka_bootstrap, topic_prefix + "vbp.warnings", [overdue(2)])
-        await wait_until(lambda: settled(service, set(ids)), what="settled")
+        await eventually(lambda: settled(service, set(ids)), what="settled")
         assert second.alert_ids() == ids[1:] and first.alert_ids() == ids[:1]
     finally:
         assert service.stop(signal.SIGTERM) == 0

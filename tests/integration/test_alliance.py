@@ -10,10 +10,8 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from schemas.events import example_data
 from services.alliance import batch, keys
 from services.alliance.push import CRASH_AFTER_ACK
 from tests.events import event, tick
-from tests.harness import REPO, Record, ServiceProcess, read, send
+from tests.harness import REPO, Record, ServiceProcess, eventually, read, send
 
 pytestmark = pytest.mark.integration
 
@@ -97,16 +95,6 @@ def stop_all(*services: ServiceProcess) -> None:
             service.process.kill()
             raise
 
-
-async def until(check: Callable[[], Any], what: str, timeout: float = 40.0) -> Any:
-    """Poll `check` (a value, or None/False while not yet) until it holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def partner_status(service: ServiceProcess) -> dict[str, Any]:
@@ -207,7 +195,7 @@ async def test_production_stop_in_a_reaches_b_with_alternatives_and_b_availabili
         await send(kafka_bootstrap, topic_prefix + "vbp.clock", [tick("2020-04-01")])
 
         # escalation, decision, A's own winner as availability, the March summary
-        await until(lambda: drained(a, 4), "A's pusher to deliver 4 events")
+        await eventually(lambda: drained(a, 4), "A's pusher to deliver 4 events")
         at_b = [r.json() for r in await inbound(kafka_bootstrap, partner_prefix, 4)]
         assert len(at_b) == 4
         by_type = {e["type"]: e for e in at_b}
@@ -226,7 +214,7 @@ async def test_production_stop_in_a_reaches_b_with_alternatives_and_b_availabili
             "2020-03", "520100", 200, 300, "0.6667")
 
         # B's alliance view aggregates what A shared; A's shows B's winner with its cover.
-        view = await until(lambda: _view_with_shortage(b), "B's view of A's shortage")
+        view = await eventually(lambda: _view_with_shortage(b), "B's view of A's shortage")
         (partner,) = view["partners"]
         assert partner["province"] == A
         assert partner["progress"]["month"] == "2020-03"
@@ -435,19 +423,20 @@ async def test_partner_down_gets_everything_once_back_even_across_a_sender_crash
     await send(kafka_bootstrap, topic_prefix + "vbp.decisions", decisions)
     a.start()
     try:
-        await until(lambda: partner_status(a)["failed_attempts"] >= 2, "A to retry while B is down")
+        await eventually(lambda: partner_status(a)["failed_attempts"] >= 2,
+                         "A to retry while B is down")
         assert partner_status(a)["last_status"] is None  # connection refused: no answer at all
         b.start()
         assert a.process is not None
         assert a.process.wait(40) == 70  # crashed after B's acknowledgement, cursor not moved
         a.env.pop(CRASH_AFTER_ACK)
         a.start()
-        await until(lambda: drained(a, 0) and partner_status(a)["replays_acknowledged"] == 1,
+        await eventually(lambda: drained(a, 0) and partner_status(a)["replays_acknowledged"] == 1,
                     "A to re-send its pending batch and B to answer 409")
         await send(kafka_bootstrap, topic_prefix + "vbp.decisions",
                    [_output("vbp.decision.issued", _decision(n)["data"], f"dec-{n}", STOPPED)
                     for n in range(5, 8)])
-        await until(lambda: drained(a, 3), "A to deliver the later events")
+        await eventually(lambda: drained(a, 3), "A to deliver the later events")
         records = await inbound(kafka_bootstrap, partner_prefix, 8)
         ids = Counter(r.json()["id"] for r in records)
         assert ids == Counter({f"{A}-decision-gate-{n}": 1 for n in range(8)})
