@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
+from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import EventT
 from faust.web import View
 from pydantic import BaseModel
@@ -28,6 +29,23 @@ from schemas.envelope import CloudEvent, new_event
 from schemas.topics import TOPICS
 
 log = logging.getLogger(__name__)
+
+_handle_attached = FaustConsumer._handle_attached
+
+
+async def _flush_then_handle_attached(self: FaustConsumer, commit_offsets: Any) -> None:
+    """Before faust commits offsets, wait until every buffered send has reached Kafka.
+
+    faust waits only for messages "attached" to an offset; table changelog writes go through its
+    producer buffer unattached, so an offset could be committed before the state change it
+    produced was written, and a crash then lost that change (seen: one order missing after a
+    SIGKILL). The offsets are already chosen when this runs, so their events' writes are queued.
+    """
+    await self.app.producer.flush()
+    await _handle_attached(self, commit_offsets)
+
+
+FaustConsumer._handle_attached = _flush_then_handle_attached  # type: ignore[method-assign]
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
 TickHandler = Callable[[CloudEvent, int], Awaitable[None]]
