@@ -8,6 +8,7 @@ every partition so each partition's state is evaluated where it lives, and emit 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,36 +17,58 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
+from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
+from faust.types.tuples import FutureMessage
 from faust.web import View
 from pydantic import BaseModel
 
 from policies import load_profile
 from runtime.clock import InputClock
 from runtime.codec import CONTENT_TYPE, InvalidEvent, decode
+from runtime.openapi import ApiDocument
 from runtime.settings import Settings
 from schemas.envelope import CloudEvent, new_event
 from schemas.topics import TOPICS
 
 log = logging.getLogger(__name__)
 
+_buffer_put = ProducerBuffer.put
 _handle_attached = FaustConsumer._handle_attached
 
 
-async def _flush_then_handle_attached(self: FaustConsumer, commit_offsets: Any) -> None:
-    """Before faust commits offsets, wait until every buffered send has reached Kafka.
+def _tracked_put(self: ProducerBuffer, fut: FutureMessage) -> None:
+    """Remember every buffered send (table changelog writes) until the broker acknowledges it."""
+    unacked: set[FutureMessage] = self.__dict__.setdefault("vbp_unacked", set())
+    unacked.add(fut)
+    fut.add_done_callback(unacked.discard)
+    _buffer_put(self, fut)
+
+
+async def _table_writes_then_handle_attached(self: FaustConsumer, commit_offsets: Any) -> None:
+    """Before faust commits offsets, wait until the broker has every table write made so far.
 
     faust waits only for messages "attached" to an offset; table changelog writes go through its
-    producer buffer unattached, so an offset could be committed before the state change it
-    produced was written, and a crash then lost that change (seen: one order missing after a
-    SIGKILL). The offsets are already chosen when this runs, so their events' writes are queued.
+    producer buffer unattached, and its `flush()` gives up after 0.1 s without a send, so under
+    load an offset could be committed before the state change it produced was written, and a
+    crash then lost that change (seen: one order missing after a SIGKILL; a supply escalation
+    ladder that forgot a step). The offsets are already chosen when this runs, so their events'
+    writes are in the buffer. A failed write stops the commit: the events are processed again.
     """
-    await self.app.producer.flush()
+    unacked = list(self.app.producer.buffer.__dict__.get("vbp_unacked", ()))
+    if unacked:
+        await asyncio.wait(unacked)
+        failed = [fut for fut in unacked if fut.cancelled() or fut.exception() is not None]
+        if failed:
+            reason = "cancelled" if failed[0].cancelled() else repr(failed[0].exception())
+            raise ProducerSendError(f"table write failed, offsets not committed: {reason}")
     await _handle_attached(self, commit_offsets)
 
 
-FaustConsumer._handle_attached = _flush_then_handle_attached  # type: ignore[method-assign]
+ProducerBuffer.put = _tracked_put  # type: ignore[method-assign]
+FaustConsumer._handle_attached = _table_writes_then_handle_attached  # type: ignore[method-assign]
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
 TickHandler = Callable[[CloudEvent, int], Awaitable[None]]
@@ -53,6 +76,9 @@ TickHandler = Callable[[CloudEvent, int], Awaitable[None]]
 TICK_TIMESTAMP = "vbp-tick-timestamp"  # broker timestamp of the tick, carried across the relay
 # Stateful input topics share this partition count so their tables are co-partitioned.
 STATE_PARTITIONS = TOPICS["vbp.orders"].partitions
+# Kafka's default largest message (broker message.max.bytes, 1 MiB + 12); faust's producer
+# would refuse anything over 1,000,000 bytes, so a large input could not be dead-lettered.
+MAX_MESSAGE_BYTES = 1_048_576
 
 
 WebHandler = Callable[..., Awaitable[Any]]
@@ -121,6 +147,7 @@ class Service:
             datadir=str(settings.data_dir / settings.app_id),
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            producer_max_request_size=MAX_MESSAGE_BYTES,
             topic_replication_factor=settings.replication_factor,
             # A crashed worker's partitions move on after this, not after faust's 60 s default.
             broker_session_timeout=10.0,
@@ -132,7 +159,11 @@ class Service:
         self.counts: dict[str, int] = {"processed": 0, "duplicates": 0, "deadlettered": 0}
         self._routes: dict[str, dict[str, WebHandler]] = {}
         self.internal_topics: dict[str, int] = {}
+        self.inputs: set[str] = set()  # every topic an agent reads, prefixed (shown on /health)
+        self.api = ApiDocument(f"VBP Monitor {settings.service} service")
         self.route("/health")(self._health)
+        self.route("/openapi.json", summary="This document: the service's OpenAPI 3.1")(
+            self.api.serve)
 
     async def _close_clock(self, app: Any, **kwargs: Any) -> None:
         await self.clock.close()
@@ -204,6 +235,7 @@ class Service:
             name = handler.__name__
             seen = self.app.Table(f"seen-{name}", default=None, partitions=partitions.pop())
             topic = self._raw_topic(*bases)
+            self.inputs.update(self.settings.topic(base) for base in bases)
 
             async def agent(stream: faust.StreamT) -> None:
                 async for event in stream.events():
@@ -252,6 +284,7 @@ class Service:
                 await self._process(event, allowed, seen, partition_tick)
 
         self.app.agent(relay, name=f"{self.settings.app_id}.tick_{handler.__name__}")(agent)
+        self.inputs.add(relay.get_topic_name())
         return handler
 
     async def _process(
@@ -282,9 +315,20 @@ class Service:
         except InvalidEvent as error:
             await self.dead_letter(event, str(error))
             return
-        base = allowed.get(cloud_event.type, open_topic)
+        arrived_on = self._base_of(message.topic)
+        if open_topic is not None and arrived_on == open_topic:
+            base: str | None = open_topic
+        else:
+            base = allowed.get(cloud_event.type, open_topic)
         if base is None:
             await self.dead_letter(event, f"type {cloud_event.type!r} is not carried on this topic")
+            return
+        # An agent reading several topics allows each type only on its own home topic (a
+        # payment on vbp.orders is invalid); the tick relay's internal topic is not checked.
+        if arrived_on in TOPICS and arrived_on != base:
+            await self.dead_letter(
+                event, f"type {cloud_event.type!r} belongs on {base}, not on {arrived_on}"
+            )
             return
         seen_key = f"{base}:{message.partition}:{cloud_event.id}"
         if seen.get(seen_key):
@@ -303,23 +347,32 @@ class Service:
         seen[seen_key] = True
 
     async def dead_letter(self, event: EventT, reason: str) -> None:
-        """Send the message unchanged to `vbp.deadletter` with the contract's headers."""
+        """Send the message unchanged to `vbp.deadletter` with the contract's headers (cut only
+        if it no longer fits the broker's limit with them)."""
         message = event.message
-        topic = message.topic
-        base = (
-            topic[len(self.settings.topic_prefix) :]
-            if topic.startswith(self.settings.topic_prefix)
-            else topic
-        )
+        value = message.value
+        # Our headers may push a message the broker took past its limit: keep the start of it
+        # rather than crash the agent and lose it (the margin covers headers and framing).
+        room = MAX_MESSAGE_BYTES - 8192 - len(message.key or b"")
+        if value is not None and len(value) > room:
+            reason = f"value cut to {room:,} of {len(value):,} bytes to fit; {reason}"
+            value = value[:room]
         headers = [
             ("vbp-error", reason.encode("utf-8")[:4000]),
-            ("vbp-source-topic", base.encode()),
+            ("vbp-source-topic", self._base_of(message.topic).encode()),
             ("vbp-source-partition", str(message.partition).encode()),
             ("vbp-source-offset", str(message.offset).encode()),
         ]
         self.counts["deadlettered"] += 1
-        log.warning("dead letter %s[%s]@%s: %s", topic, message.partition, message.offset, reason)
-        await self.deadletter.send(key=message.key, value=message.value, headers=headers)
+        log.warning(
+            "dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
+        )
+        await self.deadletter.send(key=message.key, value=value, headers=headers)
+
+    def _base_of(self, topic: str) -> str:
+        """The contract name of a deployed topic (the prefix removed)."""
+        prefix = self.settings.topic_prefix
+        return topic[len(prefix) :] if topic.startswith(prefix) else topic
 
     # -- producing ----------------------------------------------------------------------------
 
@@ -354,11 +407,16 @@ class Service:
 
     # -- web ----------------------------------------------------------------------------------
 
-    def route(self, path: str, method: str = "GET") -> Callable[[WebHandler], WebHandler]:
+    def route(
+        self, path: str, method: str = "GET", **doc: Any
+    ) -> Callable[[WebHandler], WebHandler]:
         """Serve `handler(request, **path_params)` on the service's web server (faust's aiohttp).
 
         The handler returns a `Reply`, or any JSON-able value for a 200. `request` is faust's
         (aiohttp) request: `request.headers`, `request.query`, `await request.read()`.
+        `doc` describes the route in the service's OpenAPI document: `summary` (default: the
+        handler's docstring), `body`, `auth`, `query`, `responses`, `content_type` (the fields
+        of runtime/openapi.py's `Operation`).
         """
 
         def register(handler: WebHandler) -> WebHandler:
@@ -367,6 +425,7 @@ class Service:
                 handlers = self._routes[path] = {}
                 self.app.page(path)(_view_for(path, handlers))
             handlers[method.lower()] = handler
+            self.api.add(path, method, handler, **doc)
             return handler
 
         return register
@@ -379,4 +438,5 @@ class Service:
             "policy": self.settings.policy,
             "processing_guarantee": self.settings.processing_guarantee,
             "counts": self.counts,
+            "inputs": sorted(self.inputs),
         }

@@ -129,12 +129,19 @@ class ServiceProcess:
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_mark = 0  # log size when the current process started
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> None:
+        self.spawn()
+        self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (a crash test may kill it mid-start)."""
+        self._log_mark = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", f"services.{self.name}"],
@@ -143,16 +150,16 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
-        """Ready = the worker has joined its group and its web server answers /health."""
+        """Ready = this process (not an earlier one writing the same log) has joined its group
+        and its web server answers /health."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited {self.process.returncode}:\n{self.log()}")
-            if "Ready" in self.log():
+            if b"Ready" in self.log_path.read_bytes()[self._log_mark :]:
                 try:
                     if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                         return
@@ -177,3 +184,36 @@ class ServiceProcess:
             self.process.kill()
             self.process.wait()
             raise
+
+
+async def read_to_end(bootstrap: str, topic: str, timeout: float = 120.0) -> list[Record]:
+    """Every record of `topic` up to its end offsets when called (committed records only)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # else a reset to the end can race the seek below
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    records: list[Record] = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(_partitions(topic))]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning()
+        deadline = time.monotonic() + timeout
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} not read to its end within {timeout}s")
+            batch = await consumer.getmany(timeout_ms=300, max_records=10_000)
+            for messages in batch.values():
+                records.extend(
+                    Record(m.key, m.value, {k: v.decode() for k, v in m.headers}, m.partition,
+                           m.offset)
+                    for m in messages
+                )
+        return records
+    finally:
+        await consumer.stop()
+

@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from runtime import openapi
 from runtime.service import Reply, Service
 from services.alerts import ledger, render
 from services.alerts.config import Duration, Matchers
@@ -100,8 +101,9 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
     def refused(request: Any) -> Reply | None:
         if not token:
             return Reply(401, {"error": "API disabled: VBP_ALERTS_TOKEN is not set"})
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        # Header bytes that are not UTF-8 reach us as surrogates (aiohttp): compare them as sent.
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
             return Reply(401, {"error": "missing or wrong bearer token"},
                          headers={"WWW-Authenticate": "Bearer"})
         return None
@@ -110,7 +112,7 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
         try:
             raw = json.loads(await request.read() or b"{}")
             return model.model_validate(raw)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             return Reply(422, {"errors": [{"field": "body", "error": f"not JSON: {error}"}]})
         except ValidationError as error:
             return Reply(422, {"errors": _errors(error)})
@@ -119,7 +121,10 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
         record = store.alerts.get(alert_id)
         return record if record is not None and record["alert"] is not None else None
 
-    @service.route("/v1/alerts")
+    auth = openapi.BEARER
+
+    @service.route("/v1/alerts", auth=auth, query=("state",),
+                   responses={422: "state is neither open nor all"})
     async def list_alerts(request: Any) -> Any:
         if (no := refused(request)) is not None:
             return no
@@ -132,7 +137,7 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
         records.sort(key=lambda r: (r["received_at"], r["id"]), reverse=True)
         return {"count": len(records), "alerts": [summary(r) for r in records[:1000]]}
 
-    @service.route("/v1/alerts/{alert_id}")
+    @service.route("/v1/alerts/{alert_id}", auth=auth)
     async def show_alert(request: Any, alert_id: str) -> Any:
         if (no := refused(request)) is not None:
             return no
@@ -141,7 +146,7 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
             return Reply(404, {"error": f"no alert {alert_id}"})
         return {**summary(record), "alert": record["alert"], "history": history(record)}
 
-    @service.route("/v1/alerts/{alert_id}/history")
+    @service.route("/v1/alerts/{alert_id}/history", auth=auth)
     async def alert_history(request: Any, alert_id: str) -> Any:
         if (no := refused(request)) is not None:
             return no
@@ -150,7 +155,7 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
             return Reply(404, {"error": f"no alert {alert_id}"})
         return {"alert_id": alert_id, "history": history(record)}
 
-    @service.route("/v1/alerts/{alert_id}/ack", "POST")
+    @service.route("/v1/alerts/{alert_id}/ack", "POST", auth=auth, body=AckIn)
     async def acknowledge(request: Any, alert_id: str) -> Any:
         if (no := refused(request)) is not None:
             return no
@@ -167,7 +172,7 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
         await _wait(await store.write(op))
         return summary(store.alerts[alert_id])
 
-    @service.route("/v1/silences")
+    @service.route("/v1/silences", auth=auth)
     async def list_silences(request: Any) -> Any:
         if (no := refused(request)) is not None:
             return no
@@ -177,7 +182,8 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
                               "starts_at": _iso(s["starts_at"]), "ends_at": _iso(s["ends_at"])}
                              for s in silences]}
 
-    @service.route("/v1/silences", "POST")
+    @service.route("/v1/silences", "POST", auth=auth, body=SilenceIn,
+                   responses={201: "The silence, in force from now"})
     async def create_silence(request: Any) -> Any:
         if (no := refused(request)) is not None:
             return no
@@ -195,7 +201,7 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
         await _wait(await store.write_silence(op))
         return Reply(201, {**silence, "starts_at": _iso(now), "ends_at": _iso(ends_at)})
 
-    @service.route("/v1/silences/{silence_id}", "DELETE")
+    @service.route("/v1/silences/{silence_id}", "DELETE", auth=auth)
     async def expire_silence(request: Any, silence_id: str) -> Any:
         if (no := refused(request)) is not None:
             return no
@@ -205,7 +211,7 @@ def install(service: Service, store: Store, deliverer: Deliverer, token: str | N
         await _wait(await store.write_silence(op))
         return {"id": silence_id, "expired": True}
 
-    @service.route("/v1/routes")
+    @service.route("/v1/routes", auth=auth)
     async def routes_status(request: Any) -> Any:
         if (no := refused(request)) is not None:
             return no

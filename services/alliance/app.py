@@ -114,11 +114,16 @@ def build(service: Service) -> Alliance:
     async def alliance_inbound(event: CloudEvent) -> None:
         await alliance.view.on_inbound(event)
 
-    @service.route(batch.PATH, "POST")
+    @service.route(batch.PATH, "POST", body=batch.SignedBatch, auth=batch.SECURITY, responses={
+        202: "Admitted: its events are on vbp.alliance.inbound",
+        403: "Unknown sender, a batch speaking for another, or an event not accepted from it",
+        409: "This batch id was accepted before: nothing written again",
+        413: "Body too large", 503: "Starting, or Kafka unavailable: send it again"})
     async def inbound(request: Any) -> Any:
+        """A partner's signed batch of events (docs/alliance-exchange.md)."""
         return await alliance.inbound.handle(request)
 
-    @service.route("/v1/alliance/view")
+    @service.route("/v1/alliance/view", query=("generic_name",))
     async def view(request: Any) -> Any:
         names = {p.province: p.name for p in alliance.config.partners.values()}
         return alliance.view.document(alliance.config.province, names,

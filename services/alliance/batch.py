@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from runtime.codec import _reason
 from schemas.envelope import CloudEvent
@@ -30,6 +30,24 @@ MAX_EVENTS = 10_000
 
 _BATCH_ID = re.compile(r"^[!-~]{1,128}$")
 _PROVINCE = re.compile(r"^[0-9]{6}$")
+
+# How the endpoint's OpenAPI document names the signature headers.
+SECURITY = {
+    "province": {"type": "apiKey", "in": "header", "name": PROVINCE_HEADER,
+                 "description": "The sending partner's GB/T 2260 code"},
+    "signature": {"type": "apiKey", "in": "header", "name": SIGNATURE_HEADER,
+                  "description": f"Base64 Ed25519 signature of the body by the key that "
+                                 f"{KEY_ID_HEADER} names (any of the sender's keys without it)"},
+}
+
+
+class SignedBatch(BaseModel):
+    """The body of a batch, as `check` reads it (for the OpenAPI document)."""
+
+    batch_id: str = Field(pattern=_BATCH_ID.pattern)
+    sender: str = Field(pattern=_PROVINCE.pattern)
+    sent_at: AwareDatetime
+    events: list[CloudEvent] = Field(min_length=1, max_length=MAX_EVENTS)
 
 
 def batch_id(sender: str, partner: str, first: int, last: int, event_ids: Sequence[str]) -> str:

@@ -111,16 +111,16 @@ class Quota:
             for agreement in self.by_purchase.get(
                 (new["institution_id"], new["product_code"]), {}
             ).values():
-                await self.publish_progress(agreement, date.fromisoformat(new["day"]), event)
-                if day.isoformat() != new["day"]:
-                    await self.publish_progress(agreement, day, event)
+                # the order's quarter and, for a delivery, the quarter it was accepted in
+                days = {date.fromisoformat(new["day"]), day}
+                await self.publish_progress(agreement, days, event)
 
     async def publish_progress(
-        self, agreement: dict[str, Any], day: date | None, cause: CloudEvent
+        self, agreement: dict[str, Any], days: set[date] | None, cause: CloudEvent
     ) -> None:
-        """vbp.quota.progress for the quarter holding `day` (every quarter when None)."""
+        """vbp.quota.progress for each quarter holding one of `days` (every quarter when None)."""
         quarters = quarters_of(agreement)
-        chosen = [q for q in quarters if day is None or q.contains(day)]
+        chosen = [q for q in quarters if days is None or any(q.contains(d) for d in days)]
         as_of = cause.time.date()
         for quarter in chosen:
             progress = self.progress(agreement, quarters, quarter, as_of)

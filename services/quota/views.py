@@ -169,13 +169,13 @@ def register(service: Service, quota: Quota) -> None:
             ],
         }
 
-    @service.route("/v1/quota/ranking")
+    @service.route("/v1/quota/ranking", query=("city",))
     async def province_ranking(request: Any) -> Any:
         return {
             "as_of": quota.as_of.isoformat() if quota.as_of else None,
             "institutions": ranking(quota, request.query.get("city")),
         }
 
-    @service.route("/v1/quota/cities/{city_code}")
+    @service.route("/v1/quota/cities/{city_code}", content_type="text/html")
     async def city(request: Any, city_code: str) -> Any:
         return Reply(200, city_page(quota, city_code), content_type="text/html")

@@ -225,7 +225,13 @@ def routes(service: Service, settlement: Settlement) -> None:
                               settlement.policy.payment_standard, _money(query, "price"),
                               int(raw_quantity), _money(query, "non_passed_standard"))
 
-    service.route("/v1/settlement/institutions/{institution_id}/payables")(payables)
-    service.route("/v1/settlement/institutions/{institution_id}/prepayments")(prepayments)
-    service.route("/v1/settlement/overdue-ranking")(overdue_ranking)
-    service.route("/v1/settlement/payment-standard")(payment_standard)
+    invalid = {422: "An invalid parameter"}
+    service.route("/v1/settlement/institutions/{institution_id}/payables",
+                  query=("as_of", "status"), responses=invalid)(payables)
+    service.route("/v1/settlement/institutions/{institution_id}/prepayments",
+                  responses=invalid)(prepayments)
+    service.route("/v1/settlement/overdue-ranking", query=("as_of", "limit"),
+                  responses=invalid)(overdue_ranking)
+    service.route("/v1/settlement/payment-standard",
+                  query=("product_code", "quantity", "price", "non_passed_standard"),
+                  responses={**invalid, 404: "The product is not listed"})(payment_standard)

@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp import web
@@ -27,12 +27,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from runtime import openapi
 from runtime.codec import CONTENT_TYPE
 from runtime.service import Reply, Service
 from schemas.base import EventData
 from schemas.envelope import new_event
 from schemas.events import EVENT_TYPES
 from schemas.topics import TOPICS, TYPE_TOPIC
+from services.supply.demand import month_of
 from services.supply.rules import finding_id
 from services.supply.tokens import TokenStore
 
@@ -43,6 +45,9 @@ CHINA = timezone(timedelta(hours=8))  # event time of a submission: when the bur
 REPORT = "vbp.supply.monthly_reported"
 STOPPED, RESUMED, FORECAST = ("vbp.supply.production_stopped", "vbp.supply.production_resumed",
                               "vbp.supply.shortfall_forecast")
+# A report's month: one that has begun, and not so early that the AMC look-back before it
+# leaves the calendar (a report for 0001-01 made every cover page answer 500).
+EARLIEST_MONTH = "2000-01"
 # An incident body is told apart by the field only its type has, or by an explicit "type".
 INCIDENT_MARKERS = {"stopped_on": STOPPED, "resumed_on": RESUMED, "expected_capacity": FORECAST}
 
@@ -81,10 +86,12 @@ def event_type(kind: str, body: dict[str, Any]) -> str | None:
 
 
 def parse(kind: str, body: bytes, manufacturer_id: str,
-          owner_of: Callable[[str], str | None] = lambda code: None) -> Submission | Reply:
+          owner_of: Callable[[str], str | None] = lambda code: None,
+          today: date | None = None) -> Submission | Reply:
     """Validate a body for `manufacturer_id`; the Submission, or the refusal to answer.
 
-    `owner_of`: product_code -> manufacturer_id of the product's listing, None if unknown."""
+    `owner_of`: product_code -> manufacturer_id of the product's listing, None if unknown.
+    `today`: the day it is received (default: today in China)."""
     try:
         raw = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -103,6 +110,12 @@ def parse(kind: str, body: bytes, manufacturer_id: str,
         return refuse(422, f"invalid {type_} data", errors=[
             {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
             for e in error.errors(include_url=False, include_input=False)])
+    if type_ == REPORT:
+        latest = month_of(today or datetime.now(CHINA).date())
+        if not EARLIEST_MONTH <= data.month <= latest:  # type: ignore[attr-defined]
+            return refuse(422, f"invalid {type_} data", errors=[{
+                "loc": ["month"], "msg": f"a month from {EARLIEST_MONTH} to {latest}",
+                "type": "value_error"}])
     named = data.manufacturer_id  # type: ignore[attr-defined]
     if named != manufacturer_id:
         return refuse(403, f"the token is {manufacturer_id}'s; the body names {named}")
@@ -133,13 +146,23 @@ class Intake:
         self._start = asyncio.Lock()
         self._inflight: dict[str, asyncio.Future[None]] = {}
         service.app.on_before_shutdown.connect(self._close)
-        service.route("/v1/supply/reports", "POST")(self.reports)
-        service.route("/v1/supply/incidents", "POST")(self.incidents)
+        answers = {202: "Accepted: the event id and its topic",
+                   200: "This report or incident id was accepted before: the original event id",
+                   403: "The body names another manufacturer or another manufacturer's product",
+                   413: f"Body over {MAX_BODY_BYTES} bytes",
+                   503: "Kafka did not acknowledge: nothing was accepted, send it again"}
+        service.route("/v1/supply/reports", "POST", body=EVENT_TYPES[REPORT], auth=openapi.BEARER,
+                      responses=answers)(self.reports)
+        service.route("/v1/supply/incidents", "POST",
+                      body=tuple(EVENT_TYPES[t] for t in INCIDENT_MARKERS.values()),
+                      auth=openapi.BEARER, responses=answers)(self.incidents)
 
     async def reports(self, request: web.Request) -> Reply:
+        """A monthly report: the data of vbp.supply.monthly_reported."""
         return await self.submit("reports", request)
 
     async def incidents(self, request: web.Request) -> Reply:
+        """A production stop, resumption or shortfall forecast: the data of that event."""
         return await self.submit("incidents", request)
 
     async def submit(self, kind: str, request: web.Request) -> Reply:

@@ -46,7 +46,8 @@ def default_path() -> Path:
 
 
 def digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    # A header's bytes that are not UTF-8 reach the intake as surrogates (aiohttp).
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class TokenStore:

@@ -41,15 +41,17 @@ class Views:
         self.state = state
         self.ev = evaluator
         self.policy = service.policy.supply
-        for path, handler in (
-            ("/v1/supply/shortages", self.shortages),
-            ("/v1/supply/escalations", self.escalations),
-            ("/v1/supply/manufacturers/{manufacturer_id}/reports", self.manufacturer_reports),
-            ("/v1/supply/cover", self.covers),
-            ("/v1/supply/products/{product_code}/cover", self.product_cover),
-            ("/v1/supply/gates", self.gates),
+        for path, handler, doc in (
+            ("/v1/supply/shortages", self.shortages, {}),
+            ("/v1/supply/escalations", self.escalations,
+             {"query": ("product_code", "level", "rule")}),
+            ("/v1/supply/manufacturers/{manufacturer_id}/reports", self.manufacturer_reports,
+             {"responses": {422: "Not a manufacturer id"}}),
+            ("/v1/supply/cover", self.covers, {}),
+            ("/v1/supply/products/{product_code}/cover", self.product_cover, {}),
+            ("/v1/supply/gates", self.gates, {}),
         ):
-            service.route(path)(handler)
+            service.route(path, **doc)(handler)
 
     def _as_of(self) -> str | None:
         tick = self.ev.evaluated.get("tick")

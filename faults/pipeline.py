@@ -1,0 +1,222 @@
+"""One deployment of the services under a topic prefix of its own: load an input, run the
+services until they have caught up, and take a snapshot of everything they decided.
+
+Two snapshots of the same input, one from a run that was broken on purpose, must be equal:
+`compare` lists every difference.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from runtime.topics import ensure_topics
+from schemas.topics import topic_name
+from sim.config import SimConfig
+from sim.player import play
+from sim.scenario import Emitted, Scenario
+from tests.harness import ServiceProcess, read_to_end
+
+SERVICES = ("quota", "supply", "settlement")
+DECISIONS = ("vbp.warnings", "vbp.escalations", "vbp.decisions")
+LATEST = ("vbp.quota.progress", "vbp.quota.summaries")  # compacted: the latest value per key
+
+
+def simulated_year(scale: float, institutions: int = 150, seed: int = 1) -> list[Emitted]:
+    """The simulator's Guizhou year with every business fault on: the fault suite's input."""
+    return list(Scenario(SimConfig(seed=seed, institutions=institutions, scale=scale)).events())
+
+
+def institution_ids(events: Iterable[Emitted]) -> list[str]:
+    return sorted(e.event.data.institution_id for e in events
+                  if e.event.type == "vbp.institution.registered")
+
+
+@dataclass
+class Snapshot:
+    """What a run decided: output events by id (every copy) and the read APIs' answers."""
+
+    outputs: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    latest: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    views: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def decisions(self) -> int:
+        return sum(len(self.outputs.get(topic, {})) for topic in DECISIONS)
+
+
+class Deployment:
+    """The services of SERVICES (or `names`) reading their own prefix on `bootstrap`."""
+
+    def __init__(self, bootstrap: str, workdir: Path, names: tuple[str, ...] = SERVICES,
+                 **env: str) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = f"f{uuid.uuid4().hex[:10]}."
+        self.workdir = workdir
+        self.names = names
+        self.env = env
+        self.workers: dict[str, ServiceProcess] = {
+            name: self.worker(name) for name in names}
+
+    def worker(self, name: str, label: str = "") -> ServiceProcess:
+        """A worker process of service `name` (a second one of a group: another `label`)."""
+        return ServiceProcess(name, self.bootstrap, self.prefix,
+                              self.workdir / f"{name}{label}", **self.env)
+
+    async def create_topics(self) -> None:
+        await ensure_topics(self.bootstrap, self.prefix)
+
+    async def load(self, events: Iterable[Emitted]) -> int:
+        """Send `events` in order, as fast as the broker takes them; returns how many."""
+        progress = await play(events, self.bootstrap, self.prefix, days_per_second=0)
+        return progress.sent
+
+    def start(self, timeout: float = 120.0) -> None:
+        for worker in self.workers.values():
+            worker.spawn()
+        for worker in self.workers.values():
+            worker.wait_ready(timeout)
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            if worker.process is not None and worker.process.poll() is None:
+                worker.stop()
+
+    async def lag(self) -> int:
+        """Records not yet committed by the services' groups on everything they read (-1:
+        unknown, e.g. a worker down or a group not yet formed)."""
+        total = 0
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await admin.start()
+        await consumer.start()
+        try:
+            for name, worker in self.workers.items():
+                try:
+                    inputs = httpx.get(f"{worker.url}/health", timeout=5).json()["inputs"]
+                except (httpx.HTTPError, KeyError, ValueError):
+                    return -1
+                partitions = [TopicPartition(t["topic"], p["partition"])
+                              for t in await admin.describe_topics(inputs)
+                              for p in t["partitions"]]
+                if len({tp.topic for tp in partitions}) != len(inputs):
+                    return -1
+                try:
+                    committed = await admin.list_consumer_group_offsets(
+                        f"{self.prefix}vbp-{name}", partitions=partitions)
+                except KafkaError:
+                    return -1
+                ends = await consumer.end_offsets(partitions)
+                for tp in partitions:
+                    done = committed[tp].offset if tp in committed else -1
+                    total += ends[tp] - max(done, 0)
+            return total
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    async def caught_up(self, timeout: float = 900.0, settle: float = 3.0) -> float:
+        """Wait until every group has committed everything it reads, twice `settle` seconds
+        apart (one service's output is another's input); returns the seconds waited."""
+        started = time.monotonic()
+        quiet = 0
+        while quiet < 2:
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"{self.prefix} not caught up in {timeout:.0f}s "
+                                   f"(lag {await self.lag()}); logs under {self.workdir}")
+            quiet = quiet + 1 if await self.lag() == 0 else 0
+            await asyncio.sleep(settle)
+        return time.monotonic() - started
+
+    async def snapshot(self, institutions: list[str]) -> Snapshot:
+        found = Snapshot()
+        for base in DECISIONS:
+            by_id: dict[str, list[dict[str, Any]]] = {}
+            for record in await read_to_end(self.bootstrap, topic_name(base, self.prefix)):
+                event = json.loads(record.value or b"null")
+                by_id.setdefault(event["id"], []).append(event)
+            found.outputs[base] = by_id
+        for base in LATEST:
+            found.latest[base] = {
+                (record.key or b"").decode(): json.loads(record.value or b"null")["data"]
+                for record in await read_to_end(self.bootstrap, topic_name(base, self.prefix))}
+        found.views = self._views(institutions)
+        return found
+
+    def _views(self, institutions: list[str]) -> dict[str, Any]:
+        """The read APIs' answers that hold running totals, per institution."""
+        paths = []
+        if "quota" in self.workers:
+            paths += [("quota", "/v1/quota/ranking")]
+            paths += [("quota", f"/v1/quota/institutions/{i}") for i in institutions]
+        if "settlement" in self.workers:
+            paths += [("settlement", f"/v1/settlement/institutions/{i}/payables")
+                      for i in institutions]
+            paths += [("settlement", f"/v1/settlement/institutions/{i}/prepayments")
+                      for i in institutions]
+        if "supply" in self.workers:
+            paths += [("supply", "/v1/supply/shortages")]
+        views = {}
+        with httpx.Client(timeout=30) as client:
+            for name, path in paths:
+                answer = client.get(self.workers[name].url + path)
+                views[f"{name} {path}"] = (answer.status_code, answer.json())
+        return views
+
+
+def compare(reference: Snapshot, run: Snapshot) -> list[str]:
+    """Every way `run` differs from `reference`. Decisions are compared by id: the same ids, and
+    the same content for each (a repeated copy is allowed, consumers deduplicate by id, but a
+    copy with other content is a difference); compacted outputs by their latest value per key;
+    then the totals the read APIs answer."""
+    differences: list[str] = []
+    for base in DECISIONS:
+        differences += _compare_by_id(base, reference.outputs[base], run.outputs[base])
+    for base in LATEST:
+        expected, got = reference.latest[base], run.latest[base]
+        differences += [f"{base}: key {key} missing" for key in sorted(expected.keys() - got)]
+        differences += [f"{base}: key {key} extra" for key in sorted(got.keys() - expected)]
+        differences += [f"{base}: key {key} {_brief(got[key])} != reference {_brief(value)}"
+                        for key, value in sorted(expected.items())
+                        if key in got and got[key] != value]
+    for view, answer in reference.views.items():
+        if run.views.get(view) != answer:
+            differences.append(f"{view}: {_brief(run.views.get(view))} != reference "
+                               f"{_brief(answer)}")
+    return differences
+
+
+def _compare_by_id(base: str, reference: dict[str, list[dict]], run: dict[str, list[dict]],
+                   ) -> list[str]:
+    differences = [f"{base}: {i} missing" for i in sorted(reference.keys() - run.keys())]
+    differences += [f"{base}: {i} extra" for i in sorted(run.keys() - reference.keys())]
+    for i in sorted(reference.keys() & run.keys()):
+        if run[i][0] != reference[i][0]:
+            differences.append(f"{base}: {i} differs: {_brief(run[i][0])} != reference "
+                               f"{_brief(reference[i][0])}")
+    for i, copies in sorted(run.items()):
+        if any(copy != copies[0] for copy in copies[1:]):
+            differences.append(f"{base}: {i} has {len(copies)} copies that differ")
+    return differences
+
+
+def _brief(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def twice(events: Iterable[Emitted]) -> Iterator[Emitted]:
+    """Every event sent two times in a row (a producer retry, a replayed batch)."""
+    for item in events:
+        yield item
+        yield item
