@@ -63,7 +63,7 @@ class InputClock:
             return True
         position = self._processed.get(tp)
         if position is None:
-            position = await self._committed(tp)
+            position = await self.committed(tp) or 0
             if position >= target:
                 self._processed[tp] = position
         return position >= target
@@ -75,9 +75,10 @@ class InputClock:
             return found[tp].offset
         return (await consumer.end_offsets([tp]))[tp]
 
-    async def _committed(self, tp: TopicPartition) -> int:
+    async def committed(self, tp: TopicPartition) -> int | None:
+        """The service group's committed offset on `tp` (None: nothing committed)."""
         consumer = await self._client()
-        return await consumer.committed(tp) or 0
+        return await consumer.committed(tp)
 
     async def _client(self) -> AIOKafkaConsumer:
         if self._consumer is None:

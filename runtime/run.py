@@ -26,6 +26,7 @@ def run_service(name: str, build: Callable[[Service], None]) -> None:
         settings.topic_prefix,
         replication=settings.replication_factor,
         internal=service.internal_topics,
+        changelogs=service.changelog_topics(),
     )
     # In a thread of its own: the faust app is already built, and a loop run (and closed) on
     # this thread would not be the one faust's worker runs on (stack-notes: "different loop").

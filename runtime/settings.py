@@ -32,6 +32,7 @@ class Settings:
     processing_guarantee: str
     app_id: str
     replication_factor: int
+    worker: str
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -53,6 +54,9 @@ class Settings:
             # Faust app id = consumer group and changelog names; a new id replays from offset 0.
             app_id=env.get("VBP_APP_ID") or f"{env.get('VBP_TOPIC_PREFIX', '')}vbp-{service}",
             replication_factor=int(env.get("VBP_REPLICATION_FACTOR", "1")),
+            # Static group membership (KIP-345): a restarted worker takes its predecessor's
+            # place at once; give each further worker of a service its own VBP_WORKER_ID.
+            worker=env.get("VBP_WORKER_ID", "1"),
         )
 
     def topic(self, base: str) -> str:

@@ -20,10 +20,12 @@ async def ensure_topics(
     *,
     replication: int = 1,
     internal: dict[str, int] | None = None,
+    changelogs: dict[str, int] | None = None,
     attempts: int = 30,
 ) -> list[str]:
-    """Create every missing contract topic, and the `internal` topics (full name: partitions) of
-    a service; return the names created. Waits for the broker."""
+    """Create every missing contract topic, and the `internal` topics and compacted table
+    `changelogs` (full name: partitions) of a service; return the names created. Waits for the
+    broker."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vbp-topics")
     for attempt in range(attempts):
         try:
@@ -48,6 +50,11 @@ async def ensure_topics(
         ] + [
             NewTopic(name, num_partitions=partitions, replication_factor=replication)
             for name, partitions in (internal or {}).items()
+            if name not in existing
+        ] + [
+            NewTopic(name, num_partitions=partitions, replication_factor=replication,
+                     topic_configs={"cleanup.policy": "compact"})
+            for name, partitions in (changelogs or {}).items()
             if name not in existing
         ]
         for new in wanted:  # one by one: a concurrent creator must not fail the others

@@ -91,36 +91,36 @@ class Quota:
         key = data.order_id
         old = self.orders.get(key)
         record = old or ledger.new_record(data.institution_id)
-        day = event.time.date()
         if event.type == "vbp.order.placed":
-            new = ledger.placed(record, data.product_code, day, data.quantity)
+            new = ledger.placed(record, data.product_code, event.time.date(), data.quantity)
         elif event.type == "vbp.order.cancelled":
             new = ledger.cancelled(record)
         elif event.type == "vbp.delivery.accepted":
             new = ledger.delivered(
                 record, data.delivery_id, data.product_code, data.quantity, data.accepted_on
             )
-            day = data.accepted_on
         else:
             new = ledger.rejected(record, data.delivery_id)
         if new == old:
             return
         self.orders[key] = new
         self.totals.replace(old, new)
-        if new["product_code"] and new["day"]:
+        changed = ledger.changed_days(old, new)
+        if new["product_code"] and changed:
             for agreement in self.by_purchase.get(
                 (new["institution_id"], new["product_code"]), {}
             ).values():
-                # the order's quarter and, for a delivery, the quarter it was accepted in
-                days = {date.fromisoformat(new["day"]), day}
-                await self.publish_progress(agreement, days, event)
+                await self.publish_progress(agreement, min(changed), event)
 
     async def publish_progress(
-        self, agreement: dict[str, Any], days: set[date] | None, cause: CloudEvent
+        self, agreement: dict[str, Any], since: date | None, cause: CloudEvent
     ) -> None:
-        """vbp.quota.progress for each quarter holding one of `days` (every quarter when None)."""
+        """vbp.quota.progress for every quarter whose figures a change on day `since` moved (None:
+        every quarter): its own and, through the cumulative figures, every later one. So the
+        latest record per key is the same whatever order the orders and deliveries topics were
+        read in (a delivery may be read before its order)."""
         quarters = quarters_of(agreement)
-        chosen = [q for q in quarters if days is None or any(q.contains(d) for d in days)]
+        chosen = [q for q in quarters if since is None or q.end >= since]
         as_of = cause.time.date()
         for quarter in chosen:
             progress = self.progress(agreement, quarters, quarter, as_of)

@@ -98,6 +98,12 @@ def amounts(record: OrderRecord) -> list[DayAmounts]:
     return out
 
 
+def changed_days(old: OrderRecord | None, new: OrderRecord) -> set[date]:
+    """The days whose amounts differ between `old` (None: no record yet) and `new`."""
+    before = set(amounts(old)) if old is not None else set()
+    return {a.day for a in before.symmetric_difference(amounts(new))}
+
+
 class Totals:
     """Daily totals per (institution, product), derived from order records."""
 

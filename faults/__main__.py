@@ -1,0 +1,131 @@
+"""`python -m faults`: break the system on purpose and compare with a run that was not broken.
+
+    python -m faults                  # the full suite (about 100k events under the crashes)
+    python -m faults --quick          # what CI runs: the same scenarios on a smaller year
+    python -m faults --only crashes,duplicates
+
+Starts its own broker (deploy/kafka.sh, port 29592, wiped first; the broker-restart scenario
+stops and starts it), prints a table of faults injected, events checked and differences found,
+writes it to docs/fault-report.md (--report), and exits 1 when any scenario found a difference.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from faults import bad_input, http_abuse, report, scenarios
+from faults.pipeline import institution_ids, simulated_year
+from faults.report import Outcome
+
+PORT = 29592
+SCENARIOS = ("crashes", "duplicates", "reordered", "rebalance", "broker", "cluster",
+             "bad_input", "http_abuse")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m faults", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller inputs: a year at scale 0.3 (about 12k events), 2,000 "
+                             "hostile messages, 10 fuzzing examples per operation")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="the simulated year's order scale (default 3.2, about 100k events; "
+                             "--quick 0.3)")
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--hostile", type=int, default=None, help="default 10,000 (--quick 2,000)")
+    parser.add_argument("--examples", type=int, default=None,
+                        help="schemathesis examples per operation (default 25, --quick 10)")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help="comma-separated: " + ", ".join(SCENARIOS))
+    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--report", type=Path, default=report.REPORT)
+    args = parser.parse_args(argv)
+    args.scale = args.scale or (0.3 if args.quick else 3.2)
+    args.hostile = args.hostile or (2_000 if args.quick else 10_000)
+    args.examples = args.examples or (10 if args.quick else 25)
+    unknown = set(args.only.split(",")) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}")
+    return args
+
+
+async def _guarded(name: str, run: Callable[[], Awaitable[Outcome | list[Outcome]]],
+                   ) -> list[Outcome]:
+    """A scenario that raises is a finding, not the end of the suite."""
+    started = time.monotonic()
+    print(f"-- {name} ...", flush=True)
+    try:
+        found = await run()
+    except Exception as error:
+        traceback.print_exc()
+        found = Outcome(name, "did not complete", 0, 0,
+                        [f"scenario failed: {type(error).__name__}: {error}"])
+        found.seconds = time.monotonic() - started
+    outcomes = found if isinstance(found, list) else [found]
+    for outcome in outcomes:
+        print(f"   {outcome.scenario}: {len(outcome.differences)} differences "
+              f"({outcome.seconds:.0f} s)", flush=True)
+        for difference in outcome.differences[:10]:
+            print(f"     {difference}", flush=True)
+    return outcomes
+
+
+async def suite(args: argparse.Namespace, bootstrap: str, workdir: Path) -> list[Outcome]:
+    chosen = args.only.split(",")
+    outcomes: list[Outcome] = []
+    stream = {"crashes", "duplicates", "reordered", "rebalance", "broker", "cluster"} & set(
+        chosen)
+    if stream:
+        events = simulated_year(args.scale)
+        institutions = institution_ids(events)
+        print(f"-- reference: {len(events):,} events of a simulated year ...", flush=True)
+        snapshot, seconds = await scenarios.reference(bootstrap, workdir, events, institutions)
+        print(f"   {snapshot.decisions:,} decisions in {seconds:.0f} s", flush=True)
+        outcomes.append(Outcome("reference", "none", 0, len(events), [], seconds))
+        given = scenarios.Input(events, institutions, snapshot)
+        runs: dict[str, Callable[[], Awaitable[Outcome]]] = {
+            "crashes": lambda: scenarios.crashes(bootstrap, workdir, given, args.kills),
+            "duplicates": lambda: scenarios.duplicates(bootstrap, workdir, given),
+            "reordered": lambda: scenarios.reordered(bootstrap, workdir, given),
+            "rebalance": lambda: scenarios.rebalance(bootstrap, workdir, given),
+            "broker": lambda: scenarios.broker_restart(bootstrap, args.port, workdir, given),
+            "cluster": lambda: scenarios.cluster(workdir, given),
+        }
+        for name in chosen:
+            if name in runs:
+                outcomes += await _guarded(name, runs[name])
+    if "bad_input" in chosen:
+        outcomes += await _guarded("bad_input", lambda: bad_input.scenario(
+            bootstrap, workdir / "bad_input", args.hostile))
+    if "http_abuse" in chosen:
+        outcomes += await _guarded("http_abuse", lambda: http_abuse.scenario(
+            bootstrap, workdir / "http_abuse", args.examples))
+    return outcomes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    scenarios._broker("stop", args.port)
+    scenarios._broker("wipe", args.port)
+    scenarios._broker("start", args.port)
+    try:
+        with tempfile.TemporaryDirectory(prefix="vbp-faults-") as tmp:
+            outcomes = asyncio.run(suite(args, f"127.0.0.1:{args.port}", Path(tmp)))
+    finally:
+        scenarios._broker("stop", args.port)
+    command = "python -m faults " + shlex.join(argv if argv is not None else sys.argv[1:])
+    print()
+    print(report.table(outcomes))
+    print(f"\nwritten to {report.write(outcomes, command.strip(), args.report)}")
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The faulted runs. Each loads the same input as the reference run under a prefix of its own,
+breaks something while the services work through it, waits until they have caught up, and
+returns an Outcome with every difference from the reference snapshot."""
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from faults.pipeline import Deployment, Snapshot, compare, twice
+from faults.report import Outcome
+from sim.scenario import Emitted
+
+REPO = Path(__file__).resolve().parent.parent
+KAFKA = str(REPO / "deploy" / "kafka.sh")
+
+
+@dataclass
+class Input:
+    events: list[Emitted]
+    institutions: list[str]
+    reference: Snapshot
+
+
+async def _deployed(bootstrap: str, workdir: Path, events: Iterable[Emitted],
+                    **env: str) -> Deployment:
+    """The services under a fresh prefix, started once `events` are all on the broker."""
+    d = Deployment(bootstrap, workdir, **env)
+    await d.create_topics()
+    await d.load(events)
+    d.start()
+    return d
+
+
+async def _finish(d: Deployment, given: Input, scenario: str, faults: str, injected: int,
+                  started: float, events_checked: int | None = None) -> Outcome:
+    """Wait for every worker and for the services to catch up, compare, and stop."""
+    try:
+        for worker in d.workers.values():
+            worker.wait_ready(180)
+        await d.caught_up()
+        found = await d.snapshot(given.institutions)
+    finally:
+        d.stop()
+    return Outcome(scenario, faults, injected, events_checked or len(given.events),
+                   compare(given.reference, found), time.monotonic() - started)
+
+
+async def reference(bootstrap: str, workdir: Path, events: list[Emitted],
+                    institutions: list[str]) -> tuple[Snapshot, float]:
+    """The fault-free run every other one is compared with."""
+    started = time.monotonic()
+    d = await _deployed(bootstrap, workdir / "reference", events)
+    try:
+        await d.caught_up()
+        return await d.snapshot(institutions), time.monotonic() - started
+    finally:
+        d.stop()
+
+
+async def crashes(bootstrap: str, workdir: Path, given: Input, kills: int = 20,
+                  seed: int = 7) -> Outcome:
+    """SIGKILL a random worker every few seconds while events flow; a quarter of the time kill
+    it again while it starts and recovers its tables. Faust commits every 2.8 s, so most kills
+    land between processing an event and committing it."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    d = await _deployed(bootstrap, workdir / "crashes", given.events)
+    done = while_starting = 0
+    while done < kills:
+        await asyncio.sleep(rng.uniform(2.0, 8.0))
+        worker = d.workers[rng.choice(d.names)]
+        worker.stop(signal.SIGKILL)
+        worker.spawn()
+        done += 1
+        if done < kills and rng.random() < 0.25:
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            worker.stop(signal.SIGKILL)
+            worker.spawn()
+            done += 1
+            while_starting += 1
+    return await _finish(d, given, "crashes", f"SIGKILL of a worker ({while_starting} while "
+                         "it started and recovered)", done, started)
+
+
+async def duplicates(bootstrap: str, workdir: Path, given: Input) -> Outcome:
+    """Every input event sent twice in a row (a producer retry, a replayed batch)."""
+    started = time.monotonic()
+    d = await _deployed(bootstrap, workdir / "duplicates", twice(given.events))
+    return await _finish(d, given, "duplicates", "every input event sent twice",
+                         len(given.events), started, 2 * len(given.events))
+
+
+def shuffled(events: list[Emitted], seed: int = 11) -> Iterator[Emitted]:
+    """The simulated days' events in a random order within each day (between two ticks);
+    reference data and the ticks stay where they are."""
+    rng = random.Random(seed)
+    day: list[Emitted] = []
+    for item in events:
+        if item.event.type == "vbp.clock.tick" or item.topic.startswith("vbp.ref."):
+            rng.shuffle(day)
+            yield from day
+            day = []
+            yield item
+        else:
+            day.append(item)
+    rng.shuffle(day)
+    yield from day
+
+
+async def reordered(bootstrap: str, workdir: Path, given: Input) -> Outcome:
+    started = time.monotonic()
+    d = await _deployed(bootstrap, workdir / "reordered", shuffled(given.events))
+    return await _finish(d, given, "reordered", "each day's events shuffled between its ticks",
+                         1, started)
+
+
+def _broker(command: str, port: int) -> None:
+    done = subprocess.run([KAFKA, command, "--port", str(port)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"kafka.sh {command} failed:\n{done.stdout}\n{done.stderr}")
+
+
+async def broker_restart(bootstrap: str, port: int, workdir: Path, given: Input,
+                         seed: int = 13) -> Outcome:
+    """Stop the broker mid-stream and start it again; then kill a worker, start it while the
+    broker is down, and bring the broker back."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    d = await _deployed(bootstrap, workdir / "broker", given.events)
+    await asyncio.sleep(rng.uniform(5.0, 10.0))
+    _broker("stop", port)
+    await asyncio.sleep(5)
+    _broker("start", port)
+    await asyncio.sleep(rng.uniform(10.0, 20.0))
+    worker = d.workers[rng.choice(d.names)]
+    worker.stop(signal.SIGKILL)
+    _broker("stop", port)
+    worker.spawn()
+    await asyncio.sleep(10)
+    _broker("start", port)
+    return await _finish(d, given, "broker restart", "broker stopped and restarted mid-stream; "
+                         "a worker started while it was down", 2, started)
+
+
+async def rebalance(bootstrap: str, workdir: Path, given: Input, seed: int = 17) -> Outcome:
+    """A second quota and settlement worker join the groups while events flow, then leave."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    d = await _deployed(bootstrap, workdir / "rebalance", given.events)
+    await asyncio.sleep(rng.uniform(3.0, 8.0))
+    second = [d.worker(name, "-2") for name in ("quota", "settlement")]
+    for worker in second:
+        worker.spawn()
+    for worker in second:
+        worker.wait_ready(180)
+    await asyncio.sleep(rng.uniform(10.0, 20.0))
+    for worker in second:
+        worker.stop()
+    return await _finish(d, given, "rebalance", "a second quota and settlement worker joined "
+                         "and left", 2 * len(second), started)
+
+
+def _cluster(*command: str) -> str:
+    done = subprocess.run([KAFKA, "cluster", *command], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"kafka.sh cluster {' '.join(command)} failed:\n{done.stdout}\n"
+                           f"{done.stderr}")
+    return done.stdout.strip()
+
+
+async def cluster(workdir: Path, given: Input, seed: int = 19) -> Outcome:
+    """Kafka's transaction tests' setting: three KRaft nodes on loopback, topics with
+    replication factor 3 and min ISR 2; each node in turn is hard-killed (SIGKILL) while events
+    flow and started again, so the leaders of every partition and the active controller go
+    down at some point."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    _cluster("wipe")
+    _cluster("start")
+    try:
+        bootstrap = _cluster("bootstrap").splitlines()[-1]
+        d = await _deployed(bootstrap, workdir / "cluster", given.events,
+                            VBP_REPLICATION_FACTOR="3")
+        nodes = [1, 2, 3]
+        rng.shuffle(nodes)
+        for node in nodes:
+            await asyncio.sleep(rng.uniform(4.0, 10.0))
+            _cluster("kill-node", str(node))
+            await asyncio.sleep(rng.uniform(4.0, 10.0))
+            _cluster("start-node", str(node))
+        return await _finish(d, given, "cluster", "SIGKILL of each of 3 brokers in turn "
+                             "(RF 3, min ISR 2), restarted", len(nodes), started)
+    finally:
+        _cluster("stop")
