@@ -38,7 +38,8 @@ async def _deployed(bootstrap: str, workdir: Path, events: Iterable[Emitted],
 
 
 async def _finish(d: Deployment, given: Input, scenario: str, faults: str, injected: int,
-                  started: float, events_checked: int | None = None) -> Outcome:
+                  started: float, events_checked: int | None = None,
+                  late: bool = False) -> Outcome:
     """Wait for every worker and for the services to catch up, compare, and stop."""
     try:
         for worker in d.workers.values():
@@ -48,7 +49,7 @@ async def _finish(d: Deployment, given: Input, scenario: str, faults: str, injec
     finally:
         d.stop()
     return Outcome(scenario, faults, injected, events_checked or len(given.events),
-                   compare(given.reference, found), time.monotonic() - started)
+                   compare(given.reference, found, late=late), time.monotonic() - started)
 
 
 async def reference(bootstrap: str, workdir: Path, events: list[Emitted],
@@ -154,7 +155,7 @@ async def rebalance(bootstrap: str, workdir: Path, given: Input, seed: int = 17)
     rng = random.Random(seed)
     d = await _deployed(bootstrap, workdir / "rebalance", given.events)
     await asyncio.sleep(rng.uniform(3.0, 8.0))
-    second = [d.worker(name, "-2") for name in ("quota", "settlement")]
+    second = [d.worker(name, 2) for name in ("quota", "settlement")]
     for worker in second:
         worker.spawn()
     for worker in second:
@@ -198,3 +199,33 @@ async def cluster(workdir: Path, given: Input, seed: int = 19) -> Outcome:
                              "(RF 3, min ISR 2), restarted", len(nodes), started)
     finally:
         _cluster("stop")
+
+
+
+def held_back(events: list[Emitted], share: float = 0.02, seed: int = 23) -> set[str]:
+    """The ids of `share` of the first quarter's orders, to be sent late."""
+    rng = random.Random(seed)
+    return {item.event.id for item in events
+            if item.event.type == "vbp.order.placed" and item.day is not None
+            and item.day.month <= 3 and rng.random() < share}
+
+
+def delayed(events: list[Emitted], late_ids: set[str]) -> Iterator[Emitted]:
+    """The orders of `late_ids` sent after the tick of 2020-04-10, when their quarter has been
+    evaluated."""
+    held: list[Emitted] = []
+    for item in events:
+        if item.event.id in late_ids:
+            held.append(item)
+            continue
+        yield item
+        if item.event.type == "vbp.clock.tick" and str(item.event.data.as_of) == "2020-04-10":
+            yield from held
+
+
+async def late(bootstrap: str, workdir: Path, given: Input) -> Outcome:
+    started = time.monotonic()
+    late_ids = held_back(given.events)
+    d = await _deployed(bootstrap, workdir / "late", delayed(given.events, late_ids))
+    return await _finish(d, given, "late", "Q1 orders sent after Q1 was evaluated (totals "
+                         "compared, decisions may differ)", len(late_ids), started, late=True)

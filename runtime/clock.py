@@ -15,8 +15,14 @@ import asyncio
 import itertools
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+T = TypeVar("T")
+ASK_SECONDS = 15.0  # aiokafka retries some lookups without end; give up and ask anew
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,7 @@ class InputClock:
         self._feeds: dict[int, set[TopicPartition]] = defaultdict(set)
         self._targets: dict[tuple[TopicPartition, int], int] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        self._starting = asyncio.Lock()  # bound to a loop on first use (Python 3.10+)
 
     def feeds(self, state_partition: int, tp: TopicPartition) -> None:
         """Declare that input partition `tp` feeds the state of `state_partition`."""
@@ -41,6 +48,11 @@ class InputClock:
         tp = TopicPartition(topic, partition)
         if offset + 1 > self._processed.get(tp, -1):
             self._processed[tp] = offset + 1
+
+    def forget(self, tps: Iterable[TopicPartition]) -> None:
+        """Partitions this worker no longer owns: their positions come from the commits."""
+        for tp in tps:
+            self._processed.pop(tp, None)
 
     async def wait_for(self, state_partition: int, timestamp_ms: int) -> None:
         """Return once every feed of `state_partition` is processed up to `timestamp_ms`."""
@@ -69,28 +81,48 @@ class InputClock:
         return position >= target
 
     async def _target(self, tp: TopicPartition, timestamp_ms: int) -> int:
-        consumer = await self._client()
-        found = await consumer.offsets_for_times({tp: timestamp_ms + 1})
-        if found.get(tp) is not None:
-            return found[tp].offset
-        return (await consumer.end_offsets([tp]))[tp]
+        async def look_up(consumer: AIOKafkaConsumer) -> int:
+            found = await consumer.offsets_for_times({tp: timestamp_ms + 1})
+            if found.get(tp) is not None:
+                return found[tp].offset
+            return (await consumer.end_offsets([tp]))[tp]
+
+        return await self._asking(look_up)
 
     async def committed(self, tp: TopicPartition) -> int | None:
         """The service group's committed offset on `tp` (None: nothing committed)."""
-        consumer = await self._client()
-        return await consumer.committed(tp)
+        return await self._asking(lambda consumer: consumer.committed(tp))
+
+    async def _asking(self, question: Callable[[AIOKafkaConsumer], Awaitable[T]]) -> T:
+        """The broker's answer, asked again until it gives one: a broker that is down or
+        electing a leader must delay a tick, not fail it (a failed tick is dead-lettered)."""
+        for attempt in itertools.count(1):
+            try:
+                return await asyncio.wait_for(question(await self._client()), ASK_SECONDS)
+            except (KafkaError, TimeoutError) as error:
+                if attempt % 20 == 1:
+                    log.warning("tick clock: broker did not answer (%r), asking again", error)
+                if isinstance(error, TimeoutError):  # a client stuck on a coordinator: anew
+                    await self.close()
+                await asyncio.sleep(0.5)
+        raise AssertionError("unreachable")
 
     async def _client(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                group_id=self._group_id,
-                enable_auto_commit=False,
-                isolation_level="read_committed",
-            )
-            await consumer.start()
-            self._consumer = consumer
-        return self._consumer
+        async with self._starting:  # agents ask at once when the worker starts: one client
+            if self._consumer is None:
+                consumer = AIOKafkaConsumer(
+                    bootstrap_servers=self._bootstrap,
+                    group_id=self._group_id,
+                    enable_auto_commit=False,
+                    isolation_level="read_committed",
+                )
+                try:
+                    await consumer.start()
+                except BaseException:
+                    await consumer.stop()
+                    raise
+                self._consumer = consumer
+            return self._consumer
 
     async def close(self) -> None:
         if self._consumer is not None:

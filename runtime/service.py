@@ -9,6 +9,7 @@ every partition so each partition's state is evaluated where it lives, and emit 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.producer import ProducerBuffer
@@ -167,6 +169,7 @@ class Service:
         self.inputs: set[str] = set()  # every topic an agent reads, prefixed (shown on /health)
         self._next_offset: dict[TopicPartition, int] = {}  # per input partition (_in_sequence)
         self._rewound_to: dict[TopicPartition, tuple[int, int]] = {}  # (expected, first seen)
+        self.app.on_partitions_revoked.connect(self._forget_positions)
         self.api = ApiDocument(f"VBP Monitor {settings.service} service")
         self.route("/health")(self._health)
         self.route("/openapi.json", summary="This document: the service's OpenAPI 3.1")(
@@ -320,6 +323,15 @@ class Service:
         finally:  # dead-lettered and duplicate messages count as processed for the tick clock
             self.clock.processed(message.topic, message.partition, message.offset)
 
+    async def _forget_positions(self, app: Any, revoked: set[Any], **kwargs: Any) -> None:
+        """A partition handed to another worker may come back further on: where this worker
+        stood in it is then no guide (the clock falls back to the committed offset)."""
+        for tp in revoked:
+            key = TopicPartition(tp.topic, tp.partition)
+            self._next_offset.pop(key, None)
+            self._rewound_to.pop(key, None)
+        self.clock.forget(TopicPartition(tp.topic, tp.partition) for tp in revoked)
+
     async def _in_sequence(self, message: Any) -> bool:
         """False when faust skipped records before `message`; it is then sent back to them.
 
@@ -394,7 +406,7 @@ class Service:
             log.info("duplicate event %s on %s ignored", cloud_event.id, message.topic)
             return
         try:
-            await handler(cloud_event)
+            await self._until_the_broker_answers(handler, cloud_event)
         except Rejected as error:
             await self.dead_letter(event, str(error))
         except Exception as error:  # a bug must not stop the stream; the event is kept
@@ -403,6 +415,21 @@ class Service:
         else:
             self.counts["processed"] += 1
         seen[seen_key] = True
+
+    async def _until_the_broker_answers(self, handler: Handler, cloud_event: CloudEvent) -> None:
+        """Run `handler`, again while it fails for want of a broker (down, electing a leader):
+        that is no fault of the event's, so it must not be dead-lettered. Handlers are
+        idempotent (records carry the ids of the events they absorbed), so a second run after
+        a partial first one changes nothing twice."""
+        for attempt in itertools.count(1):
+            try:
+                await handler(cloud_event)
+                return
+            except KafkaError as error:
+                if attempt % 20 == 1:
+                    log.warning("handler %s on %s: broker did not answer (%r), running it again",
+                                handler.__name__, cloud_event.id, error)
+                await asyncio.sleep(0.5)
 
     async def dead_letter(self, event: EventT, reason: str) -> None:
         """Send the message unchanged to `vbp.deadletter` with the contract's headers (cut only

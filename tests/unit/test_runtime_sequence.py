@@ -12,7 +12,7 @@ from runtime.service import Service
 from runtime.settings import Settings
 
 
-@dataclass
+@dataclass(frozen=True)
 class Message:
     topic: str
     partition: int
@@ -31,6 +31,9 @@ class Consumer:
         self.seeks.append((tp, offset))
 
 
+COMMITTED = {0: 10, 1: 10, 2: 398}  # by partition
+
+
 @pytest.fixture
 def service(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Service:
     monkeypatch.setenv("VBP_DATA_DIR", str(tmp_path))
@@ -38,7 +41,7 @@ def service(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Service:
     built = Service(Settings.from_env("quota"))
 
     async def committed(tp: Any) -> int:
-        return 10
+        return COMMITTED[tp.partition]
 
     monkeypatch.setattr(built.clock, "committed", committed)
     monkeypatch.setattr(type(built.app), "consumer", Consumer())
@@ -60,4 +63,15 @@ async def test_an_offset_with_no_record_is_passed_once_read_again(service: Servi
 
 async def test_compacted_topics_have_gaps_and_are_not_checked(service: Service) -> None:
     assert await service._in_sequence(Message("t.vbp.ref.agreements", 0, 40))
+    assert service.app.consumer.seeks == []
+
+
+async def test_a_partition_that_comes_back_after_a_rebalance_starts_from_its_commit(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partition 2 goes to another worker at 400, which commits up to 800 before it returns."""
+    assert [await service._in_sequence(Message("t.vbp.orders", 2, o)) for o in (398, 399)] == [
+        True, True]
+    monkeypatch.setitem(COMMITTED, 2, 800)
+    await service._forget_positions(service.app, {Message("t.vbp.orders", 2, 399)})
+    assert await service._in_sequence(Message("t.vbp.orders", 2, 800))
     assert service.app.consumer.seeks == []
