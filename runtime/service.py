@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,15 +39,54 @@ from schemas.topics import TOPICS
 log = logging.getLogger(__name__)
 
 _buffer_put = ProducerBuffer.put
+_buffer_send = ProducerBuffer._send_pending
 _handle_attached = FaustConsumer._handle_attached
 
 
+@dataclass
+class _EventScope:
+    """The event an agent is processing: set when it is done, and the outputs it sent."""
+
+    done: asyncio.Event
+    outputs: list[asyncio.Future[Any]]
+
+
+_scope: ContextVar[_EventScope | None] = ContextVar("vbp_event_scope", default=None)
+
+
 def _tracked_put(self: ProducerBuffer, fut: FutureMessage) -> None:
-    """Remember every buffered send (table changelog writes) until the broker acknowledges it."""
+    """Remember every buffered send (table changelog writes) until the broker acknowledges it,
+    and the event whose processing made it."""
     unacked: set[FutureMessage] = self.__dict__.setdefault("vbp_unacked", set())
     unacked.add(fut)
     fut.add_done_callback(unacked.discard)
+    fut.vbp_scope = _scope.get()  # type: ignore[attr-defined]
     _buffer_put(self, fut)
+
+
+async def _send_after_outputs(self: ProducerBuffer, fut: FutureMessage) -> None:
+    """Send a table write only once its event is done and the broker has the event's outputs.
+
+    State (a record, the memory of a processed event id, an issued decision) must never reach
+    Kafka before the outputs it stands for: after a crash the event is processed again, finds
+    itself already absorbed, and would not send them again (seen: a quota progress update lost
+    after a SIGKILL). The buffer sends in order, so one event waiting holds back the later ones;
+    their outputs are acknowledged meanwhile."""
+    scope = getattr(fut, "vbp_scope", None)
+    if scope is not None:
+        await scope.done.wait()
+        pending = [output for output in scope.outputs if not output.done()]
+        if pending:
+            await asyncio.wait(pending)
+    await _buffer_send(self, fut)
+
+
+def track_output(sent: asyncio.Future[Any]) -> None:
+    """Count `sent` (the future a faust send returns) among the outputs of the event being
+    processed: its table writes wait for it (_send_after_outputs)."""
+    scope = _scope.get()
+    if scope is not None:
+        scope.outputs.append(sent)
 
 
 async def _table_writes_then_handle_attached(self: FaustConsumer, commit_offsets: Any) -> None:
@@ -70,6 +110,7 @@ async def _table_writes_then_handle_attached(self: FaustConsumer, commit_offsets
 
 
 ProducerBuffer.put = _tracked_put  # type: ignore[method-assign]
+ProducerBuffer._send_pending = _send_after_outputs  # type: ignore[method-assign]
 FaustConsumer._handle_attached = _table_writes_then_handle_attached  # type: ignore[method-assign]
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
@@ -282,9 +323,9 @@ class Service:
             assert event is not None
             stamp = [(TICK_TIMESTAMP, str(int(event.message.timestamp * 1000)).encode())]
             for partition in range(STATE_PARTITIONS):
-                await relay.send(
+                track_output(await relay.send(
                     key=None, value=event.message.value, partition=partition, headers=stamp
-                )
+                ))
 
         seen = self.app.Table("seen-ticks", default=None, partitions=STATE_PARTITIONS)
         allowed = {t: "vbp.clock" for t in TOPICS["vbp.clock"].types}
@@ -318,9 +359,13 @@ class Service:
         message = event.message
         if not await self._in_sequence(message):
             return
+        scope = _EventScope(asyncio.Event(), [])
+        token = _scope.set(scope)
         try:
             await self._decode_and_handle(event, allowed, seen, handler, open_topic)
         finally:  # dead-lettered and duplicate messages count as processed for the tick clock
+            scope.done.set()
+            _scope.reset(token)
             self.clock.processed(message.topic, message.partition, message.offset)
 
     async def _forget_positions(self, app: Any, revoked: set[Any], **kwargs: Any) -> None:
@@ -452,7 +497,7 @@ class Service:
         log.warning(
             "dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
         )
-        await self.deadletter.send(key=message.key, value=value, headers=headers)
+        track_output(await self.deadletter.send(key=message.key, value=value, headers=headers))
 
     def _base_of(self, topic: str) -> str:
         """The contract name of a deployed topic (the prefix removed)."""
@@ -483,11 +528,11 @@ class Service:
             province=self.policy.region_code,
         )
         topic = self._raw_topic(base)
-        await topic.send(
+        track_output(await topic.send(
             key=(key or subject).encode(),
             value=cloud_event.to_json_bytes(),
             headers=[("content-type", CONTENT_TYPE.encode())],
-        )
+        ))
         return cloud_event
 
     # -- web ----------------------------------------------------------------------------------

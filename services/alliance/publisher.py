@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from runtime.codec import CONTENT_TYPE
-from runtime.service import Service
+from runtime.service import Service, track_output
 from schemas.envelope import CloudEvent
 from schemas.topics import TOPICS
 from services.alliance import share
@@ -50,8 +50,9 @@ class Publisher:
     async def send(self, event: CloudEvent | None) -> None:
         if event is None:
             return
-        await self.outbound.send(key=self.own.encode(), value=event.to_json_bytes(),
-                                 headers=[("content-type", CONTENT_TYPE.encode())])
+        track_output(await self.outbound.send(
+            key=self.own.encode(), value=event.to_json_bytes(),
+            headers=[("content-type", CONTENT_TYPE.encode())]))
         self.counts["shared"] += 1
 
     # -- escalations and decisions ------------------------------------------------------------
