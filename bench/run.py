@@ -40,6 +40,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from deploy import broker
 from runtime.codec import CONTENT_TYPE
 from runtime.topics import ensure_topics
 from schemas.envelope import new_event
@@ -70,19 +71,6 @@ class Row:
 
 
 # -- broker --------------------------------------------------------------------------------------
-
-def start_broker(port: int) -> str:
-    script = str(REPO / "deploy" / "kafka.sh")
-    done = subprocess.run([script, "start", "--port", str(port)], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"broker did not start:\n{done.stdout}\n{done.stderr}")
-    return f"127.0.0.1:{port}"
-
-
-def stop_broker(port: int) -> None:
-    subprocess.run([str(REPO / "deploy" / "kafka.sh"), "stop", "--port", str(port)],
-                   capture_output=True)
-
 
 # -- load ----------------------------------------------------------------------------------------
 
@@ -365,8 +353,9 @@ def main(argv: list[str] | None = None) -> Path:
         parser.error("--orders must be positive")
     if args.bootstrap:
         return asyncio.run(bench(args, args.bootstrap))
-    bootstrap = start_broker(BENCH_PORT)
+    broker.single("start", BENCH_PORT)
+    bootstrap = f"127.0.0.1:{BENCH_PORT}"
     try:
         return asyncio.run(bench(args, bootstrap))
     finally:
-        stop_broker(BENCH_PORT)
+        broker.single("stop", BENCH_PORT)

@@ -34,6 +34,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from deploy.broker import kafka
 from runtime.settings import DEFAULT_WEB_PORTS
 from runtime.topics import ensure_topics
 from schemas.topics import TOPICS
@@ -118,11 +119,6 @@ class Process:
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def kafka(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(REPO / "deploy" / "kafka.sh"), *args], capture_output=True,
-                          text=True, cwd=REPO)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

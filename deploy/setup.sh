@@ -14,11 +14,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 deploy/kafka.sh fetch
 # The dashboard's browser test and `make run --screenshot` drive Debian's Chromium (never a
-# browser download of Playwright's own); CJK fonts make the Chinese labels legible.
-if ! command -v chromium >/dev/null; then
+# browser download of Playwright's own); CJK fonts make the Chinese labels legible. The tests
+# also run shellcheck on deploy/kafka.sh.
+if ! command -v chromium >/dev/null || ! command -v shellcheck >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+    apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk shellcheck >/dev/null
   else
-    echo "setup: chromium is missing (apt-get install chromium fonts-noto-cjk as root)" >&2
+    echo "setup: missing (as root: apt-get install chromium fonts-noto-cjk shellcheck)" >&2
   fi
 fi

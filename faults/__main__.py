@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from deploy import broker
 from faults import bad_input, http_abuse, report, scenarios
 from faults.pipeline import institution_ids, simulated_year
 from faults.report import Outcome
@@ -116,15 +117,15 @@ async def suite(args: argparse.Namespace, bootstrap: str, workdir: Path) -> list
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    scenarios._broker("stop", args.port)
-    scenarios._broker("wipe", args.port)
-    scenarios._broker("start", args.port)
+    broker.single("stop", args.port)
+    broker.single("wipe", args.port)
+    broker.single("start", args.port)
     workdir = RUNS / time.strftime("%Y%m%dT%H%M%S")
     print(f"-- logs of every worker under {workdir}", flush=True)
     try:
         outcomes = asyncio.run(suite(args, f"127.0.0.1:{args.port}", workdir))
     finally:
-        scenarios._broker("stop", args.port)
+        broker.single("stop", args.port)
     command = "python -m faults " + shlex.join(argv if argv is not None else sys.argv[1:])
     print()
     print(report.table(outcomes))

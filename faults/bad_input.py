@@ -16,23 +16,21 @@ import asyncio
 import random
 import tempfile
 import time
-import uuid
 from collections import Counter
 from datetime import date
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from faults.hostile import Hostile, generate
+from faults.pipeline import Deployment
 from faults.report import Outcome
 from runtime.codec import CONTENT_TYPE
 from runtime.service import STATE_PARTITIONS
-from runtime.topics import ensure_topics
 from schemas.topics import TOPICS
 from sim.config import SimConfig
 from sim.scenario import Emitted, Scenario
-from tests.harness import Record, ServiceProcess, read
+from tests.harness import Record, ServiceProcess, read_to_end
 
 _REFERENCE = {"vbp.ref.institutions", "vbp.ref.products", "vbp.ref.agreements"}
 # What each service reads (README, "What runs"); a hostile message on a topic is dead-lettered
@@ -44,6 +42,10 @@ CONSUMES: dict[str, set[str]] = {
     "settlement": _REFERENCE | {"vbp.orders", "vbp.deliveries", "vbp.payments", "vbp.clock",
                                 "vbp.quota.progress"},
 }
+# Topics a service's relay copies to each of its state partitions (Service.on_tick,
+# Service.on_reference): each valid event on them is processed 1 + STATE_PARTITIONS times.
+RELAYED: dict[str, set[str]] = {"quota": _REFERENCE | {"vbp.clock"}, "supply": {"vbp.clock"},
+                                "settlement": _REFERENCE | {"vbp.clock"}}
 SHOWN_PER_KIND = 20  # differences listed per kind; the rest are counted
 
 
@@ -124,25 +126,6 @@ async def produce(bootstrap: str, prefix: str, mixed: list[Emitted | Hostile],
     return placed
 
 
-async def lag(bootstrap: str, prefix: str, service: str) -> int:
-    """Messages of the service's input topics its group has not committed yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        parts = [TopicPartition(prefix + base, p) for base in CONSUMES[service]
-                 for p in range(TOPICS[base].partitions)]
-        committed = await admin.list_consumer_group_offsets(f"{prefix}vbp-{service}",
-                                                            partitions=parts)
-        ends = await consumer.end_offsets(parts)
-        done = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
-        return sum(max(0, ends[tp] - done.get(tp, 0)) for tp in parts)
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
 async def end_count(bootstrap: str, topic: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -158,8 +141,7 @@ def _total(counts: dict[str, int]) -> int:
     return counts["processed"] + counts["duplicates"] + counts["deadlettered"]
 
 
-async def caught_up(bootstrap: str, prefix: str, workers: dict[str, ServiceProcess],
-                    expected: dict[str, int], timeout: float,
+async def caught_up(d: Deployment, expected: dict[str, int], timeout: float,
                     ) -> tuple[bool, dict[str, dict[str, int]]]:
     """Wait until every group has committed all its input and each /health has counted
     `expected[service]` messages (settlement's count grows with quota's progress output), twice
@@ -169,17 +151,16 @@ async def caught_up(bootstrap: str, prefix: str, workers: dict[str, ServiceProce
     counts: dict[str, dict[str, int]] = {}
     while settled < 2 and time.monotonic() < deadline:
         await asyncio.sleep(2)
-        progress = await end_count(bootstrap, prefix + "vbp.quota.progress")
+        progress = await end_count(d.bootstrap, d.prefix + "vbp.quota.progress")
         counts = {}
         done = True
-        for name, worker in workers.items():
+        for name, worker in d.workers.items():
             if worker.process is None or worker.process.poll() is not None:
                 return False, counts
             counts[name] = (await asyncio.to_thread(worker.health))["counts"]
             want = expected[name] + (progress if name == "settlement" else 0)
-            done = done and _total(counts[name]) >= want and not await lag(bootstrap, prefix,
-                                                                            name)
-        settled = settled + 1 if done else 0
+            done = done and _total(counts[name]) >= want
+        settled = settled + 1 if done and await d.lag() == 0 else 0
     return settled >= 2, counts
 
 
@@ -200,36 +181,36 @@ async def run(bootstrap: str, workdir: Path, hostile: int, *, seed: int, institu
     """The scenario's outcome and the number of dead letters found."""
     started = time.monotonic()
     dead: list[Record] = []
-    prefix = f"badinput{uuid.uuid4().hex[:8]}."
-    await ensure_topics(bootstrap, prefix)
+    d = Deployment(bootstrap, workdir, tuple(CONSUMES))
+    await d.create_topics()
     valid = valid_stream(institutions, until, seed)
     bad = generate(hostile, seed)
     mixed = interleave(valid, bad, seed)
-    workers = {name: ServiceProcess(name, bootstrap, prefix, workdir) for name in CONSUMES}
+    workers = d.workers
     differences = Differences()
     try:
         _, placed = await asyncio.gather(
             asyncio.gather(*(asyncio.to_thread(w.start, 180.0) for w in workers.values())),
-            produce(bootstrap, prefix, mixed),
+            produce(bootstrap, d.prefix, mixed),
         )
         valid_on = Counter(e.topic for e in valid)
-        ticks = valid_on["vbp.clock"]
         hostile_in = {name: sum(1 for m in bad if m.topic in topics)
                       for name, topics in CONSUMES.items()}
-        # Every tick is also relayed to each state partition and processed there.
-        valid_in = {name: sum(valid_on[t] for t in topics) + ticks * STATE_PARTITIONS
+        # Valid ticks (and reference data, where RELAYED says so) are also relayed to each
+        # state partition and processed there.
+        valid_in = {name: sum(valid_on[t] for t in topics)
+                    + sum(valid_on[t] for t in RELAYED[name]) * STATE_PARTITIONS
                     for name, topics in CONSUMES.items()}
         expected = {name: valid_in[name] + hostile_in[name] for name in CONSUMES}
         wait = 180 + (len(valid) + hostile) / 20
-        done, counts = await caught_up(bootstrap, prefix, workers, expected, timeout=wait)
+        done, counts = await caught_up(d, expected, timeout=wait)
         if not done:
-            lags = {name: await lag(bootstrap, prefix, name) for name in workers}
-            differences.add("stall", f"not caught up within {wait:.0f}s: lag {lags}, "
+            differences.add("stall", f"not caught up within {wait:.0f}s: lag {await d.lag()}, "
                                      f"counts {counts}, expected {expected}")
-        progress = await end_count(bootstrap, prefix + "vbp.quota.progress")
+        progress = await end_count(bootstrap, d.prefix + "vbp.quota.progress")
         valid_in["settlement"] += progress
         _check_workers(workers, counts, valid_in, hostile_in, differences)
-        dead = await _dead_letters(bootstrap, prefix)
+        dead = await read_to_end(bootstrap, d.prefix + "vbp.deadletter")
         _check_dead_letters(dead, placed, differences)
     finally:
         for worker in workers.values():
@@ -275,13 +256,6 @@ def _check_workers(workers: dict[str, ServiceProcess], counts: dict[str, dict[st
         if got["processed"] + got["duplicates"] != valid_in[name]:
             differences.add("count", f"{name} processed {got['processed']} (+{got['duplicates']}"
                                      f" repeats) of {valid_in[name]} valid messages")
-
-
-async def _dead_letters(bootstrap: str, prefix: str) -> list[Record]:
-    topic = prefix + "vbp.deadletter"
-    total = await end_count(bootstrap, topic)
-    return await read(bootstrap, topic, until=lambda records: len(records) >= total,
-                      timeout=120)
 
 
 def _check_dead_letters(dead: list[Record], placed: dict[tuple[str, int, int], Hostile],

@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import subprocess
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy import broker
 from faults.pipeline import Deployment, Snapshot, compare, twice
 from faults.report import Outcome
 from sim.scenario import Emitted
-
-REPO = Path(__file__).resolve().parent.parent
-KAFKA = str(REPO / "deploy" / "kafka.sh")
 
 
 @dataclass
@@ -121,12 +118,6 @@ async def reordered(bootstrap: str, workdir: Path, given: Input) -> Outcome:
                          1, started)
 
 
-def _broker(command: str, port: int) -> None:
-    done = subprocess.run([KAFKA, command, "--port", str(port)], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"kafka.sh {command} failed:\n{done.stdout}\n{done.stderr}")
-
-
 async def broker_restart(bootstrap: str, port: int, workdir: Path, given: Input,
                          seed: int = 13) -> Outcome:
     """Stop the broker mid-stream and start it again; then kill a worker, start it while the
@@ -135,16 +126,16 @@ async def broker_restart(bootstrap: str, port: int, workdir: Path, given: Input,
     rng = random.Random(seed)
     d = await _deployed(bootstrap, workdir / "broker", given.events)
     await asyncio.sleep(rng.uniform(5.0, 10.0))
-    _broker("stop", port)
+    broker.single("stop", port)
     await asyncio.sleep(5)
-    _broker("start", port)
+    broker.single("start", port)
     await asyncio.sleep(rng.uniform(10.0, 20.0))
     worker = d.workers[rng.choice(d.names)]
     worker.stop(signal.SIGKILL)
-    _broker("stop", port)
+    broker.single("stop", port)
     worker.spawn()
     await asyncio.sleep(10)
-    _broker("start", port)
+    broker.single("start", port)
     return await _finish(d, given, "broker restart", "broker stopped and restarted mid-stream; "
                          "a worker started while it was down", 2, started)
 
@@ -167,14 +158,6 @@ async def rebalance(bootstrap: str, workdir: Path, given: Input, seed: int = 17)
                          "and left", 2 * len(second), started)
 
 
-def _cluster(*command: str) -> str:
-    done = subprocess.run([KAFKA, "cluster", *command], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"kafka.sh cluster {' '.join(command)} failed:\n{done.stdout}\n"
-                           f"{done.stderr}")
-    return done.stdout.strip()
-
-
 async def cluster(workdir: Path, given: Input, seed: int = 19) -> Outcome:
     """Kafka's transaction tests' setting: three KRaft nodes on loopback, topics with
     replication factor 3 and min ISR 2; each node in turn is hard-killed (SIGKILL) while events
@@ -182,23 +165,23 @@ async def cluster(workdir: Path, given: Input, seed: int = 19) -> Outcome:
     down at some point."""
     started = time.monotonic()
     rng = random.Random(seed)
-    _cluster("wipe")
-    _cluster("start")
+    broker.cluster("wipe")
+    broker.cluster("start")
     try:
-        bootstrap = _cluster("bootstrap").splitlines()[-1]
+        bootstrap = broker.cluster("bootstrap").splitlines()[-1]
         d = await _deployed(bootstrap, workdir / "cluster", given.events,
                             VBP_REPLICATION_FACTOR="3")
         nodes = [1, 2, 3]
         rng.shuffle(nodes)
         for node in nodes:
             await asyncio.sleep(rng.uniform(4.0, 10.0))
-            _cluster("kill-node", str(node))
+            broker.cluster("kill-node", str(node))
             await asyncio.sleep(rng.uniform(4.0, 10.0))
-            _cluster("start-node", str(node))
+            broker.cluster("start-node", str(node))
         return await _finish(d, given, "cluster", "SIGKILL of each of 3 brokers in turn "
                              "(RF 3, min ISR 2), restarted", len(nodes), started)
     finally:
-        _cluster("stop")
+        broker.cluster("stop")
 
 
 

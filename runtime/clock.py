@@ -21,28 +21,43 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from runtime.retry import until_answered
+
 T = TypeVar("T")
 ASK_SECONDS = 15.0  # aiokafka retries some lookups without end; give up and ask anew
 
 log = logging.getLogger(__name__)
 
 
+class Rebalancing(Exception):
+    """The group is rebalancing and faust has paused every input: a tick waiting for inputs
+    would wait for ever, and faust waits for the tick. The tick is given up and read again
+    (Service._process)."""
+
+
 class InputClock:
     """Tracks what has been processed per input partition, and waits for a tick's inputs."""
 
-    def __init__(self, bootstrap: str, group_id: str, poll_seconds: float = 0.05) -> None:
+    def __init__(self, bootstrap: str, group_id: str, poll_seconds: float = 0.05,
+                 paused: Callable[[], bool] = lambda: False) -> None:
+        self._paused = paused
         self._bootstrap = bootstrap
         self._group_id = group_id
         self._poll = poll_seconds
         self._processed: dict[TopicPartition, int] = {}  # next offset to process
-        self._feeds: dict[int, set[TopicPartition]] = defaultdict(set)
+        # per state partition, in the order declared: input partition -> relayed (see feeds)
+        self._feeds: dict[int, dict[TopicPartition, bool]] = defaultdict(dict)
         self._targets: dict[tuple[TopicPartition, int], int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._starting = asyncio.Lock()  # bound to a loop on first use (Python 3.10+)
 
-    def feeds(self, state_partition: int, tp: TopicPartition) -> None:
-        """Declare that input partition `tp` feeds the state of `state_partition`."""
-        self._feeds[state_partition].add(tp)
+    def feeds(self, state_partition: int, tp: TopicPartition, relayed: bool = False) -> None:
+        """Declare that input partition `tp` feeds the state of `state_partition`.
+
+        `relayed`: `tp` holds copies the service's own relay made of feeds declared before it,
+        at the time it relayed them. Once those are processed up to a tick, every copy the tick
+        needs is in `tp`, below its end offset of that moment: that is its target."""
+        self._feeds[state_partition][tp] = relayed
 
     def processed(self, topic: str, partition: int, offset: int) -> None:
         tp = TopicPartition(topic, partition)
@@ -56,20 +71,21 @@ class InputClock:
 
     async def wait_for(self, state_partition: int, timestamp_ms: int) -> None:
         """Return once every feed of `state_partition` is processed up to `timestamp_ms`."""
-        feeds = self._feeds[state_partition]
         polls_per_log = max(1, int(30 / self._poll))
-        for polls in itertools.count(1):
-            pending = [tp for tp in feeds if not await self._reached(tp, timestamp_ms)]
-            if not pending:
-                return
-            if polls % polls_per_log == 0:
-                log.info("tick at %s still waits for %s", timestamp_ms, pending)
-            await asyncio.sleep(self._poll)
+        for tp, relayed in self._feeds[state_partition].items():  # in order: see feeds
+            for polls in itertools.count(1):
+                if await self._reached(tp, timestamp_ms, relayed):
+                    break
+                if self._paused():
+                    raise Rebalancing(f"tick at {timestamp_ms} given up waiting for {tp}")
+                if polls % polls_per_log == 0:
+                    log.info("tick at %s still waits for %s", timestamp_ms, tp)
+                await asyncio.sleep(self._poll)
 
-    async def _reached(self, tp: TopicPartition, timestamp_ms: int) -> bool:
+    async def _reached(self, tp: TopicPartition, timestamp_ms: int, relayed: bool) -> bool:
         target = self._targets.get((tp, timestamp_ms))
         if target is None:
-            target = await self._target(tp, timestamp_ms)
+            target = await self._target(tp, None if relayed else timestamp_ms)
             self._targets[(tp, timestamp_ms)] = target
         if target == 0:
             return True
@@ -80,11 +96,13 @@ class InputClock:
                 self._processed[tp] = position
         return position >= target
 
-    async def _target(self, tp: TopicPartition, timestamp_ms: int) -> int:
+    async def _target(self, tp: TopicPartition, timestamp_ms: int | None) -> int:
+        """The offset of the first record stamped after `timestamp_ms` (None: the end)."""
         async def look_up(consumer: AIOKafkaConsumer) -> int:
-            found = await consumer.offsets_for_times({tp: timestamp_ms + 1})
-            if found.get(tp) is not None:
-                return found[tp].offset
+            if timestamp_ms is not None:
+                found = await consumer.offsets_for_times({tp: timestamp_ms + 1})
+                if found.get(tp) is not None:
+                    return found[tp].offset
             return (await consumer.end_offsets([tp]))[tp]
 
         return await self._asking(look_up)
@@ -94,18 +112,16 @@ class InputClock:
         return await self._asking(lambda consumer: consumer.committed(tp))
 
     async def _asking(self, question: Callable[[AIOKafkaConsumer], Awaitable[T]]) -> T:
-        """The broker's answer, asked again until it gives one: a broker that is down or
-        electing a leader must delay a tick, not fail it (a failed tick is dead-lettered)."""
-        for attempt in itertools.count(1):
-            try:
-                return await asyncio.wait_for(question(await self._client()), ASK_SECONDS)
-            except (KafkaError, TimeoutError) as error:
-                if attempt % 20 == 1:
-                    log.warning("tick clock: broker did not answer (%r), asking again", error)
-                if isinstance(error, TimeoutError):  # a client stuck on a coordinator: anew
-                    await self.close()
-                await asyncio.sleep(0.5)
-        raise AssertionError("unreachable")
+        """The broker's answer, asked again until it gives one."""
+        async def ask() -> T:
+            return await asyncio.wait_for(question(await self._client()), ASK_SECONDS)
+
+        async def after(error: BaseException) -> None:
+            if isinstance(error, TimeoutError):  # a client stuck on a coordinator: anew
+                await self.close()
+
+        return await until_answered(ask, "tick clock", errors=(KafkaError, TimeoutError),
+                                    after_error=after)
 
     async def _client(self) -> AIOKafkaConsumer:
         async with self._starting:  # agents ask at once when the worker starts: one client

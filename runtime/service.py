@@ -9,7 +9,6 @@ every partition so each partition's state is evaluated where it lives, and emit 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -19,7 +18,6 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.producer import ProducerBuffer
@@ -29,9 +27,10 @@ from faust.web import View
 from pydantic import BaseModel
 
 from policies import load_profile
-from runtime.clock import InputClock
+from runtime.clock import InputClock, Rebalancing
 from runtime.codec import CONTENT_TYPE, InvalidEvent, decode
 from runtime.openapi import ApiDocument
+from runtime.retry import until_answered
 from runtime.settings import Settings
 from schemas.envelope import CloudEvent, new_event
 from schemas.topics import TOPICS
@@ -99,6 +98,9 @@ async def _table_writes_then_handle_attached(self: FaustConsumer, commit_offsets
     ladder that forgot a step). The offsets are already chosen when this runs, so their events'
     writes are in the buffer. A failed write stops the commit: the events are processed again.
     """
+    for tp in commit_offsets:  # not past a tick given up for a rebalance: it is read again
+        if tp in _GIVEN_UP and commit_offsets[tp] > _GIVEN_UP[tp]:
+            commit_offsets[tp] = _GIVEN_UP[tp]
     unacked = list(self.app.producer.buffer.__dict__.get("vbp_unacked", ()))
     if unacked:
         await asyncio.wait(unacked)
@@ -108,6 +110,10 @@ async def _table_writes_then_handle_attached(self: FaustConsumer, commit_offsets
             raise ProducerSendError(f"table write failed, offsets not committed: {reason}")
     await _handle_attached(self, commit_offsets)
 
+
+# Offsets of events given up for a rebalance (clock.Rebalancing), per partition: commits stop
+# there until the partitions are revoked; whoever gets a partition next reads it from there.
+_GIVEN_UP: dict[TopicPartition, int] = {}
 
 ProducerBuffer.put = _tracked_put  # type: ignore[method-assign]
 ProducerBuffer._send_pending = _send_after_outputs  # type: ignore[method-assign]
@@ -202,7 +208,8 @@ class Service:
             broker_heartbeat_interval=2.0,
         )
         self.deadletter = self._raw_topic("vbp.deadletter")
-        self.clock = InputClock(settings.bootstrap, settings.app_id)
+        self.clock = InputClock(settings.bootstrap, settings.app_id,
+                                paused=lambda: not self.app.consumer.flow_active)
         self.app.on_before_shutdown.connect(self._close_clock)
         self.counts: dict[str, int] = {"processed": 0, "duplicates": 0, "deadlettered": 0}
         self._routes: dict[str, dict[str, WebHandler]] = {}
@@ -210,6 +217,7 @@ class Service:
         self.inputs: set[str] = set()  # every topic an agent reads, prefixed (shown on /health)
         self._next_offset: dict[TopicPartition, int] = {}  # per input partition (_in_sequence)
         self._rewound_to: dict[TopicPartition, tuple[int, int]] = {}  # (expected, first seen)
+        self._reseeking: dict[TopicPartition, asyncio.Future[None]] = {}  # _seek_until_read
         self.app.on_partitions_revoked.connect(self._forget_positions)
         self.api = ApiDocument(f"VBP Monitor {settings.service} service")
         self.route("/health")(self._health)
@@ -217,6 +225,8 @@ class Service:
             self.api.serve)
 
     async def _close_clock(self, app: Any, **kwargs: Any) -> None:
+        for reseeking in list(self._reseeking.values()):
+            reseeking.cancel()
         await self.clock.close()
 
     # -- topics and tables --------------------------------------------------------------------
@@ -315,38 +325,77 @@ class Service:
         `vbp.clock` has one partition but state lives in several: a relay copies each tick to
         every partition of an internal topic, so each partition is evaluated by its owner.
         """
-        relay = self.internal_topic(f"{self.settings.app_id}-ticks", STATE_PARTITIONS)
+        relay = self._broadcast("ticks", "vbp.clock")
 
-        @self.consume("vbp.clock")
-        async def relay_tick(tick: CloudEvent) -> None:
+        async def partition_tick(tick: CloudEvent, partition: int) -> None:
+            event = faust.current_event()
+            assert event is not None
+            headers = dict(event.message.headers or {})
+            await self.clock.wait_for(partition, int(headers[TICK_TIMESTAMP]))
+            await handler(tick, partition)
+
+        partition_tick.__name__ = f"tick_{handler.__name__}"
+        self._per_partition(relay, ("vbp.clock",), "ticks", partition_tick)
+        return handler
+
+    def on_reference(self, *bases: str) -> Callable[[TickHandler], TickHandler]:
+        """Call `handler(event, partition)` once per state partition for every event of the
+        1-partition reference topics `bases` (vbp.ref.*).
+
+        Every state partition keeps its own copy of the reference data, so whichever worker of
+        the group owns a partition has the agreements, products and institutions it needs (a
+        1-partition table lives on one worker only). A tick on a partition waits until the
+        copies stamped before it are applied there.
+        """
+        relay = self._broadcast("reference", *bases)
+        for partition in range(STATE_PARTITIONS):  # the source topics feed every partition too
+            tp = TopicPartition(relay.get_topic_name(), partition)
+            self.clock.feeds(partition, tp, relayed=True)
+
+        def register(handler: TickHandler) -> TickHandler:
+            self._per_partition(relay, bases, "reference", handler)
+            return handler
+
+        return register
+
+    def _broadcast(self, name: str, *bases: str) -> faust.TopicT:
+        """An internal topic `<app>-<name>` with STATE_PARTITIONS partitions, and an agent that
+        copies every event of the 1-partition topics `bases` to each of its partitions, with the
+        original's broker timestamp in the TICK_TIMESTAMP header."""
+        relay = self.internal_topic(f"{self.settings.app_id}-{name}", STATE_PARTITIONS)
+
+        async def relay_copies(_: CloudEvent) -> None:
             event = faust.current_event()
             assert event is not None
             stamp = [(TICK_TIMESTAMP, str(int(event.message.timestamp * 1000)).encode())]
             for partition in range(STATE_PARTITIONS):
                 track_output(await relay.send(
-                    key=None, value=event.message.value, partition=partition, headers=stamp
-                ))
+                    key=None, value=event.message.value, partition=partition, headers=stamp))
 
-        seen = self.app.Table("seen-ticks", default=None, partitions=STATE_PARTITIONS)
-        allowed = {t: "vbp.clock" for t in TOPICS["vbp.clock"].types}
+        relay_copies.__name__ = "relay_tick" if name == "ticks" else f"relay_{name}"
+        self.consume(*bases)(relay_copies)
+        return relay
 
-        async def partition_tick(tick: CloudEvent) -> None:
+    def _per_partition(self, relay: faust.TopicT, bases: tuple[str, ...], name: str,
+                       handler: TickHandler) -> None:
+        """An agent calling `handler(event, partition)` for the copies on `relay`; `name` names
+        its table of the event ids seen."""
+        allowed = {t: base for base in bases for t in TOPICS[base].types}
+        seen = self.app.Table(f"seen-{name}", default=None, partitions=STATE_PARTITIONS)
+
+        async def on_copy(copy: CloudEvent) -> None:
             event = faust.current_event()
             assert event is not None
-            headers = dict(event.message.headers or {})
-            partition = event.message.partition
-            await self.clock.wait_for(partition, int(headers[TICK_TIMESTAMP]))
-            await handler(tick, partition)
+            await handler(copy, event.message.partition)
 
-        partition_tick.__name__ = f"tick_{handler.__name__}"
+        on_copy.__name__ = handler.__name__
 
         async def agent(stream: faust.StreamT) -> None:
             async for event in stream.events():
-                await self._process(event, allowed, seen, partition_tick)
+                await self._process(event, allowed, seen, on_copy)
 
-        self.app.agent(relay, name=f"{self.settings.app_id}.tick_{handler.__name__}")(agent)
+        self.app.agent(relay, name=f"{self.settings.app_id}.{handler.__name__}")(agent)
         self.inputs.add(relay.get_topic_name())
-        return handler
 
     async def _process(
         self,
@@ -363,10 +412,17 @@ class Service:
         token = _scope.set(scope)
         try:
             await self._decode_and_handle(event, allowed, seen, handler, open_topic)
-        finally:  # dead-lettered and duplicate messages count as processed for the tick clock
+        except Rebalancing as given_up:
+            tp = TopicPartition(message.topic, message.partition)
+            _GIVEN_UP[tp] = min(_GIVEN_UP.get(tp, message.offset), message.offset)
+            log.info("%s[%s]@%s read again after the rebalance: %s", message.topic,
+                     message.partition, message.offset, given_up)
+            return
+        finally:
             scope.done.set()
             _scope.reset(token)
-            self.clock.processed(message.topic, message.partition, message.offset)
+        # dead-lettered and duplicate messages count as processed for the tick clock
+        self.clock.processed(message.topic, message.partition, message.offset)
 
     async def _forget_positions(self, app: Any, revoked: set[Any], **kwargs: Any) -> None:
         """A partition handed to another worker may come back further on: where this worker
@@ -375,6 +431,10 @@ class Service:
             key = TopicPartition(tp.topic, tp.partition)
             self._next_offset.pop(key, None)
             self._rewound_to.pop(key, None)
+            _GIVEN_UP.pop(key, None)  # committed at the revocation, before this signal
+            reseeking = self._reseeking.pop(key, None)
+            if reseeking is not None:
+                reseeking.cancel()
         self.clock.forget(TopicPartition(tp.topic, tp.partition) for tp in revoked)
 
     async def _in_sequence(self, message: Any) -> bool:
@@ -411,10 +471,37 @@ class Service:
                 return True
             # Again for each record still in flight from before: faust's fetch loop moves its
             # read offset past them and would drop the records read again.
-            await self.app.consumer.seek(message.tp, expected)
+            self._next_offset[tp] = expected
+            await self._seek(message.tp, expected)
+            if tp not in self._reseeking:
+                self._reseeking[tp] = asyncio.ensure_future(self._seek_until_read(message.tp))
             return False
         self._next_offset[tp] = max(expected, message.offset + 1)
         return True
+
+    async def _seek_until_read(self, faust_tp: Any, every: float = 2.0) -> None:
+        """Seek again until the record sought comes. The fetch loop sets its read offset after
+        handing a record over; when this agent's seek falls in between, the loop sets it back
+        past the records sought and drops them, and if nothing follows on the partition no
+        later record would trigger another seek (seen: a tick waiting for ever)."""
+        tp = TopicPartition(faust_tp.topic, faust_tp.partition)
+        try:
+            while True:
+                sought = self._next_offset.get(tp)
+                await asyncio.sleep(every)
+                if sought is None or self._next_offset.get(tp) != sought:
+                    return  # it came, or the partition went to another worker
+                log.info("%s[%s]: record %s not read yet; seeking again", tp.topic, tp.partition,
+                         sought)
+                await self._seek(faust_tp, sought)
+        finally:
+            self._reseeking.pop(tp, None)
+
+    async def _seek(self, faust_tp: Any, offset: int) -> None:
+        """Seek in faust's consumer thread: its `seek` calls aiokafka from this thread, while
+        aiokafka runs in that one (seen: the fetcher crashed with a KeyError, and the consumer
+        with it)."""
+        await self.app.consumer.seek_wait({faust_tp: offset})
 
     async def _decode_and_handle(
         self,
@@ -439,7 +526,7 @@ class Service:
             await self.dead_letter(event, f"type {cloud_event.type!r} is not carried on this topic")
             return
         # An agent reading several topics allows each type only on its own home topic (a
-        # payment on vbp.orders is invalid); the tick relay's internal topic is not checked.
+        # payment on vbp.orders is invalid); a relay's internal topic is not checked.
         if arrived_on in TOPICS and arrived_on != base:
             await self.dead_letter(
                 event, f"type {cloud_event.type!r} belongs on {base}, not on {arrived_on}"
@@ -451,7 +538,10 @@ class Service:
             log.info("duplicate event %s on %s ignored", cloud_event.id, message.topic)
             return
         try:
-            await self._until_the_broker_answers(handler, cloud_event)
+            await until_answered(lambda: handler(cloud_event),
+                                 f"handler {handler.__name__} on {cloud_event.id}")
+        except Rebalancing:
+            raise
         except Rejected as error:
             await self.dead_letter(event, str(error))
         except Exception as error:  # a bug must not stop the stream; the event is kept
@@ -460,21 +550,6 @@ class Service:
         else:
             self.counts["processed"] += 1
         seen[seen_key] = True
-
-    async def _until_the_broker_answers(self, handler: Handler, cloud_event: CloudEvent) -> None:
-        """Run `handler`, again while it fails for want of a broker (down, electing a leader):
-        that is no fault of the event's, so it must not be dead-lettered. Handlers are
-        idempotent (records carry the ids of the events they absorbed), so a second run after
-        a partial first one changes nothing twice."""
-        for attempt in itertools.count(1):
-            try:
-                await handler(cloud_event)
-                return
-            except KafkaError as error:
-                if attempt % 20 == 1:
-                    log.warning("handler %s on %s: broker did not answer (%r), running it again",
-                                handler.__name__, cloud_event.id, error)
-                await asyncio.sleep(0.5)
 
     async def dead_letter(self, event: EventT, reason: str) -> None:
         """Send the message unchanged to `vbp.deadletter` with the contract's headers (cut only

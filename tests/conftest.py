@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy import broker
 from runtime.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,16 +39,12 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    script = str(REPO / "deploy" / "kafka.sh")
-    port = str(TEST_BROKER_PORT)
-    started = subprocess.run([script, "start", "--port", port], capture_output=True, text=True)
-    if started.returncode != 0:
-        raise RuntimeError(f"local broker did not start:\n{started.stdout}\n{started.stderr}")
+    broker.single("start", TEST_BROKER_PORT)
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{TEST_BROKER_PORT}"
     finally:
         if not os.environ.get("VBP_TEST_KEEP_BROKER"):
-            subprocess.run([script, "stop", "--port", port], capture_output=True)
+            broker.kafka("stop", "--port", str(TEST_BROKER_PORT))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,9 +36,9 @@ class Quota:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.policy = service.policy.quota
-        self.agreements = service.table("agreements", partitions=1)
-        self.products = service.table("products", partitions=1)
-        self.institutions = service.table("institutions", partitions=1)
+        self.agreements = service.table("agreements")  # a copy in every partition
+        self.products = service.table("products")
+        self.institutions = service.table("institutions")
         self.orders = service.table("orders")
         self.evaluations = service.table("evaluations")
         self.institution_state = service.table("institution-state")
@@ -60,9 +60,10 @@ class Quota:
         for agreement in self.agreements.values():
             self._index(agreement)
 
-    def _index(self, agreement: dict[str, Any]) -> None:
-        for purchases in self.by_purchase.values():  # an amendment may change the pair
-            purchases.pop(agreement["agreement_id"], None)
+    def _index(self, agreement: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+        if old is not None:  # an amendment may change the pair
+            self.by_purchase[(old["institution_id"], old["product_code"])].pop(
+                old["agreement_id"], None)
         key = (agreement["institution_id"], agreement["product_code"])
         self.by_purchase[key][agreement["agreement_id"]] = agreement
 
@@ -75,12 +76,15 @@ class Quota:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    async def on_reference(self, event: CloudEvent) -> None:
+    async def on_reference(self, event: CloudEvent, partition: int) -> None:
+        """One state partition's copy of a reference event (Service.on_reference)."""
         data = event.data.model_dump(mode="json")
         if event.type == "vbp.agreement.signed":
+            old = self.agreements.get(data["agreement_id"])
             self.agreements[data["agreement_id"]] = data
-            self._index(data)
-            await self.publish_progress(data, None, event)
+            self._index(data, old)
+            if partition == partition_of(data["institution_id"]):
+                await self.publish_progress(data, None, event)
         elif event.type == "vbp.product.listed":
             self.products[data["product_code"]] = data
         else:
@@ -107,9 +111,10 @@ class Quota:
         self.totals.replace(old, new)
         changed = ledger.changed_days(old, new)
         if new["product_code"] and changed:
-            for agreement in self.by_purchase.get(
+            # a copy: the reference agent may index an agreement while this one awaits
+            for agreement in list(self.by_purchase.get(
                 (new["institution_id"], new["product_code"]), {}
-            ).values():
+            ).values()):
                 await self.publish_progress(agreement, min(changed), event)
 
     async def publish_progress(
@@ -118,19 +123,27 @@ class Quota:
         """vbp.quota.progress for every quarter whose figures a change on day `since` moved (None:
         every quarter): its own and, through the cumulative figures, every later one. So the
         latest record per key is the same whatever order the orders and deliveries topics were
-        read in (a delivery may be read before its order)."""
+        read in (a delivery may be read before its order).
+
+        Each record is stamped with its cause's time, or with the latest day it counts when
+        that is later (an agreement read after its orders): a reader of the progress as of a
+        day (settlement's prepayment tranches) must not see purchases of later days."""
         quarters = quarters_of(agreement)
         chosen = [q for q in quarters if since is None or q.end >= since]
-        as_of = cause.time.date()
         for quarter in chosen:
-            progress = self.progress(agreement, quarters, quarter, as_of)
+            time = cause.time
+            counted = self.totals.last_day(
+                agreement["institution_id"], agreement["product_code"], quarter.end)
+            if counted is not None and counted > time.date():
+                time = datetime.combine(counted, datetime.min.time(), time.tzinfo)
+            progress = self.progress(agreement, quarters, quarter, time.date())
             await self.service.emit(
                 "vbp.quota.progress",
                 "vbp.quota.progress",
                 progress,
                 id=f"progress:{agreement['agreement_id']}:{quarter.label}:{cause.id}",
                 subject=agreement["agreement_id"],
-                time=cause.time,
+                time=time,
                 key=f"{agreement['agreement_id']}:{quarter.label}",
             )
 
@@ -429,17 +442,9 @@ class Quota:
 def build(service: Service) -> Quota:
     quota = Quota(service)
 
-    @service.consume("vbp.ref.agreements")
-    async def agreements_in(event: CloudEvent) -> None:
-        await quota.on_reference(event)
-
-    @service.consume("vbp.ref.products")
-    async def products_in(event: CloudEvent) -> None:
-        await quota.on_reference(event)
-
-    @service.consume("vbp.ref.institutions")
-    async def institutions_in(event: CloudEvent) -> None:
-        await quota.on_reference(event)
+    @service.on_reference("vbp.ref.agreements", "vbp.ref.products", "vbp.ref.institutions")
+    async def reference_in(event: CloudEvent, partition: int) -> None:
+        await quota.on_reference(event, partition)
 
     @service.consume("vbp.orders", "vbp.deliveries")
     async def trade_in(event: CloudEvent) -> None:

@@ -138,6 +138,11 @@ class Totals:
                     result[i] += v
         return dict(zip(self.FIELDS, result, strict=True))
 
+    def last_day(self, institution_id: str, product_code: str, until: date) -> date | None:
+        """The latest day up to `until` with any quantity counted (None: there is none)."""
+        days = self._days.get((institution_id, product_code), {})
+        return max((d for d, values in days.items() if d <= until and any(values)), default=None)
+
     def products_of(self, institution_id: str) -> list[str]:
         return sorted(p for (i, p) in self._days if i == institution_id)
 

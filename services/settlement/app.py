@@ -48,9 +48,9 @@ class Settlement:
         self.service = service
         self.policy = service.policy.settlement
         self.calendar = WorkdayCalendar()
-        self.agreements = service.table("agreements", partitions=1)
-        self.institutions = service.table("institutions", partitions=1)
-        self.products = service.table("products", partitions=1)
+        self.agreements = service.table("agreements")  # a copy in every partition
+        self.institutions = service.table("institutions")
+        self.products = service.table("products")
         self.records = service.table("records")
         self.progress = service.table("progress")
         self.chain = service.table("chain")
@@ -79,9 +79,10 @@ class Settlement:
         for key, record in self.progress.items():
             self.progress_of[record["agreement_id"]][key] = record
 
-    def _index_agreement(self, agreement: dict[str, Any]) -> None:
-        for of_institution in self.agreements_of.values():  # an amendment may move it
-            of_institution.pop(agreement["agreement_id"], None)
+    def _index_agreement(self, agreement: dict[str, Any],
+                         old: dict[str, Any] | None = None) -> None:
+        if old is not None:  # an amendment may move it
+            self.agreements_of[old["institution_id"]].pop(old["agreement_id"], None)
         self.agreements_of[agreement["institution_id"]][agreement["agreement_id"]] = agreement
 
     def last_tick(self) -> date | None:
@@ -109,10 +110,12 @@ class Settlement:
     # -- inputs -------------------------------------------------------------------------------
 
     async def on_reference(self, event: CloudEvent) -> None:
+        """One state partition's copy of a reference event (Service.on_reference)."""
         data = event.data.model_dump(mode="json")
         if event.type == "vbp.agreement.signed":
+            old = self.agreements.get(data["agreement_id"])
             self.agreements[data["agreement_id"]] = data
-            self._index_agreement(data)
+            self._index_agreement(data, old)
         elif event.type == "vbp.product.listed":
             self.products[data["product_code"]] = data
         else:
@@ -339,16 +342,8 @@ def release_of(stored: dict[str, Any], institution_id: str) -> PrepaymentRelease
 def build(service: Service) -> Settlement:
     settlement = Settlement(service)
 
-    @service.consume("vbp.ref.agreements")
-    async def agreements_in(event: CloudEvent) -> None:
-        await settlement.on_reference(event)
-
-    @service.consume("vbp.ref.products")
-    async def products_in(event: CloudEvent) -> None:
-        await settlement.on_reference(event)
-
-    @service.consume("vbp.ref.institutions")
-    async def institutions_in(event: CloudEvent) -> None:
+    @service.on_reference("vbp.ref.agreements", "vbp.ref.products", "vbp.ref.institutions")
+    async def reference_in(event: CloudEvent, partition: int) -> None:
         await settlement.on_reference(event)
 
     @service.consume("vbp.orders", "vbp.deliveries", "vbp.payments")

@@ -27,3 +27,17 @@ def test_a_rejection_counts_on_the_order_day_and_drops_the_accepted_day() -> Non
     delivered = ledger.delivered(placed, "dlv-1", PRODUCT, 50, date(2020, 1, 9))
     rejected = ledger.rejected(delivered, "dlv-1")
     assert ledger.changed_days(delivered, rejected) == {date(2020, 1, 6), date(2020, 1, 9)}
+
+
+def test_the_last_day_counted_up_to_a_quarter_end_skips_later_days_and_undone_ones() -> None:
+    """What a progress record is stamped with when it counts later days than its cause."""
+    totals = ledger.Totals()
+    first = ledger.placed(ledger.new_record("H52010200001"), PRODUCT, date(2020, 2, 10), 300)
+    later = ledger.placed(ledger.new_record("H52010200001"), PRODUCT, date(2020, 4, 15), 200)
+    totals.replace(None, first)
+    totals.replace(None, later)
+    assert totals.last_day("H52010200001", PRODUCT, date(2020, 3, 31)) == date(2020, 2, 10)
+    assert totals.last_day("H52010200001", PRODUCT, date(2020, 6, 30)) == date(2020, 4, 15)
+    totals.replace(later, ledger.new_record("H52010200001", PRODUCT))  # as if never counted
+    assert totals.last_day("H52010200001", PRODUCT, date(2020, 6, 30)) == date(2020, 2, 10)
+    assert totals.last_day("H52010200002", PRODUCT, date(2020, 6, 30)) is None

@@ -3,10 +3,12 @@ after a restart faust can drop a fetched batch; the service must read it again, 
 still go past an offset where the broker holds nothing (a transaction marker)."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 
 from runtime.service import Service
 from runtime.settings import Settings
@@ -27,8 +29,8 @@ class Consumer:
     def __init__(self) -> None:
         self.seeks: list[tuple[Any, int]] = []
 
-    async def seek(self, tp: Any, offset: int) -> None:
-        self.seeks.append((tp, offset))
+    async def seek_wait(self, partitions: dict[Any, int]) -> None:
+        self.seeks.extend(partitions.items())
 
 
 COMMITTED = {0: 10, 1: 10, 2: 398}  # by partition
@@ -75,3 +77,19 @@ async def test_a_partition_that_comes_back_after_a_rebalance_starts_from_its_com
     await service._forget_positions(service.app, {Message("t.vbp.orders", 2, 399)})
     assert await service._in_sequence(Message("t.vbp.orders", 2, 800))
     assert service.app.consumer.seeks == []
+
+
+async def test_a_seek_whose_records_do_not_come_is_made_again_until_they_do(
+        service: Service) -> None:
+    """faust's fetch loop can set its read offset back past the records sought and drop them;
+    nothing else would seek again if no later record came."""
+    service._next_offset[TopicPartition("t.vbp.orders", 3)] = 12
+    watcher = asyncio.ensure_future(service._seek_until_read(Message("t.vbp.orders", 3, 0),
+                                                             every=0.01))
+    await asyncio.sleep(0.1)
+    assert not watcher.done()
+    sought = len(service.app.consumer.seeks)
+    assert sought >= 3 and set(offset for _, offset in service.app.consumer.seeks) == {12}
+    service._next_offset[TopicPartition("t.vbp.orders", 3)] = 13  # record 12 came
+    await asyncio.sleep(0.05)
+    assert watcher.done() and len(service.app.consumer.seeks) <= sought + 1
