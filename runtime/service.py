@@ -368,9 +368,12 @@ class Service:
             event = faust.current_event()
             assert event is not None
             stamp = [(TICK_TIMESTAMP, str(int(event.message.timestamp * 1000)).encode())]
-            for partition in range(STATE_PARTITIONS):
-                track_output(await relay.send(
-                    key=None, value=event.message.value, partition=partition, headers=stamp))
+            copies = [await relay.send(key=None, value=event.message.value, partition=partition,
+                                       headers=stamp)
+                      for partition in range(STATE_PARTITIONS)]
+            # In the log before this event counts as processed: a tick waiting for a relayed
+            # feed takes the relay's end offset as its target once the source is processed.
+            await asyncio.gather(*copies)
 
         relay_copies.__name__ = "relay_tick" if name == "ticks" else f"relay_{name}"
         self.consume(*bases)(relay_copies)
@@ -537,7 +540,8 @@ class Service:
             self.counts["duplicates"] += 1
             log.info("duplicate event %s on %s ignored", cloud_event.id, message.topic)
             return
-        try:
+        try:  # again after a broker outage: handlers are idempotent (records carry the ids of
+            # the events they absorbed), so a second run after a partial one changes nothing twice
             await until_answered(lambda: handler(cloud_event),
                                  f"handler {handler.__name__} on {cloud_event.id}")
         except Rebalancing:
