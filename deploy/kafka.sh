@@ -151,7 +151,13 @@ node_pid() {
 
 new_cluster_id() {
   # 16 random bytes, URL-safe base64 without padding: the 22-character form Kafka expects.
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  # Like Kafka's own Uuid.randomUuid, never one that starts with '-': its tools would read it as
+  # an option (one id in 64 did, and formatting failed).
+  local id="-"
+  while [[ "$id" == -* ]]; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
+  printf '%s\n' "$id"
 }
 
 write_node_config() {
@@ -208,7 +214,8 @@ format_node() {
   if [[ -f "$data/kraft-combined-logs/meta.properties" ]]; then
     return 0
   fi
-  if ! out="$(kafka_java kafka.tools.StorageTool format -t "$cluster_id" \
+  [[ -n "$cluster_id" ]] || die "no cluster id for $data"
+  if ! out="$(kafka_java kafka.tools.StorageTool format --cluster-id="$cluster_id" \
     -c "$data/server.properties" 2>&1)"; then
     printf '%s\n' "$out" >&2
     die "formatting KRaft storage in $data failed"
@@ -419,7 +426,7 @@ cmd_start() {
   done
   cmd_fetch
   write_node_config "$data" 1 "$PORT" "$cport" "1@127.0.0.1:$cport" 1 1
-  [[ -f "$data/cluster.id" ]] || new_cluster_id >"$data/cluster.id"
+  [[ -s "$data/cluster.id" ]] || new_cluster_id >"$data/cluster.id"
   format_node "$data" "$(cat "$data/cluster.id")"
   launch_node "$data"
   wait_node_ready "$data" "$PORT" $(($(now_ms) + START_TIMEOUT * 1000))
@@ -543,7 +550,7 @@ cluster_start_nodes() {
   touch "$root/$MARKER_FILE"
   exec 9>"$root/.start.lock"
   flock 9
-  [[ -f "$root/cluster.id" ]] || new_cluster_id >"$root/cluster.id"
+  [[ -s "$root/cluster.id" ]] || new_cluster_id >"$root/cluster.id"
   local -a launched=()
   for i in "$@"; do
     data="$(node_data "$i")"
@@ -684,4 +691,7 @@ main() {
   esac
 }
 
-main "$@"
+# Sourced (by a test) it only defines its functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi
