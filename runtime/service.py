@@ -120,7 +120,7 @@ ProducerBuffer._send_pending = _send_after_outputs  # type: ignore[method-assign
 FaustConsumer._handle_attached = _table_writes_then_handle_attached  # type: ignore[method-assign]
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
-TickHandler = Callable[[CloudEvent, int], Awaitable[None]]
+PartitionHandler = Callable[[CloudEvent, int], Awaitable[None]]
 
 TICK_TIMESTAMP = "vbp-tick-timestamp"  # broker timestamp of the tick, carried across the relay
 # Stateful input topics share this partition count so their tables are co-partitioned.
@@ -319,7 +319,7 @@ class Service:
 
         return register
 
-    def on_tick(self, handler: TickHandler) -> TickHandler:
+    def on_tick(self, handler: PartitionHandler) -> PartitionHandler:
         """Call `handler(tick, partition)` once per state partition for every clock tick.
 
         `vbp.clock` has one partition but state lives in several: a relay copies each tick to
@@ -338,7 +338,7 @@ class Service:
         self._per_partition(relay, ("vbp.clock",), "ticks", partition_tick)
         return handler
 
-    def on_reference(self, *bases: str) -> Callable[[TickHandler], TickHandler]:
+    def on_reference(self, *bases: str) -> Callable[[PartitionHandler], PartitionHandler]:
         """Call `handler(event, partition)` once per state partition for every event of the
         1-partition reference topics `bases` (vbp.ref.*).
 
@@ -352,7 +352,7 @@ class Service:
             tp = TopicPartition(relay.get_topic_name(), partition)
             self.clock.feeds(partition, tp, relayed=True)
 
-        def register(handler: TickHandler) -> TickHandler:
+        def register(handler: PartitionHandler) -> PartitionHandler:
             self._per_partition(relay, bases, "reference", handler)
             return handler
 
@@ -380,7 +380,7 @@ class Service:
         return relay
 
     def _per_partition(self, relay: faust.TopicT, bases: tuple[str, ...], name: str,
-                       handler: TickHandler) -> None:
+                       handler: PartitionHandler) -> None:
         """An agent calling `handler(event, partition)` for the copies on `relay`; `name` names
         its table of the event ids seen."""
         allowed = {t: base for base in bases for t in TOPICS[base].types}

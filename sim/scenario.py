@@ -210,14 +210,21 @@ class Scenario:
             day += timedelta(days=interval)
         return days
 
-    def _spread(self, total: int, days: list[date], pack: int, rng: random.Random) -> list[int]:
+    def _spread(self, total: int, days: list[date], pack: int,
+                rng: random.Random) -> list[tuple[date, int]]:
+        """`total` spread over `days` in whole packs. No order is less than a pack: with fewer
+        packs than days, only every so many of the days get one (at a large scale an agreement
+        has many order days; one pack on each would overshoot its quantity many times)."""
         if not days:
             return []
+        if total < pack * len(days):
+            packs = max(1, total // pack)
+            days = [days[i * len(days) // packs] for i in range(packs)]
         weights = [SEASON[d.month] * rng.uniform(0.8, 1.2) for d in days]
         whole = sum(weights)
         quantities = [_pack_round(total * w / whole, pack) for w in weights[:-1]]
         quantities.append(max(pack, total - sum(quantities)))
-        return quantities
+        return list(zip(days, quantities, strict=True))
 
     def _plan_orders(self) -> None:
         cfg = self.config
@@ -243,10 +250,10 @@ class Scenario:
                     plan += self._catch_up_quarter(a, in_q, target, quarter_targets[0], q1_total,
                                                    multipliers[q], rng)
                     continue
-                quantities = self._spread(total, in_q, pack, rng)
+                spread = self._spread(total, in_q, pack, rng)
                 if q == 0:
-                    q1_total = sum(quantities)
-                plan += list(zip(in_q, quantities, strict=True))
+                    q1_total = sum(quantity for _, quantity in spread)
+                plan += spread
             for day, quantity in plan:
                 self.orders_by_day[day].append((a, inst, a.product, quantity, "plan"))
             nw = self.plan.non_winning.get(inst.institution_id)
@@ -285,15 +292,16 @@ class Scenario:
         pre_total = min(0.55 * target * len(before) / max(1, len(days)), room)
         before = before[:max(0, int(pre_total // pack))]
         pre = self._spread(int(pre_total // pack) * pack, before, pack, rng)
-        lump = _pack_up(q1_target - q1_total - sum(pre), pack) + pack
+        pre_total = sum(quantity for _, quantity in pre)
+        lump = _pack_up(q1_target - q1_total - pre_total, pack) + pack
         # Q2 makes up Q1's gap as well, so the year still reaches the agreed quantity.
         gap = max(0, q1_target - q1_total)
-        rest = _pack_round(target * m + gap, pack) - sum(pre) - lump
+        rest = _pack_round(target * m + gap, pack) - pre_total - lump
         if not after:
             lump += max(0, rest)
-        post = self._spread(max(pack * len(after), rest), after, pack, rng)
-        assert q1_total + sum(pre) < q1_target <= q1_total + sum(pre) + lump
-        return [*zip(before, pre, strict=True), (lump_day, lump), *zip(after, post, strict=True)]
+        post = self._spread(max(pack, rest), after, pack, rng)
+        assert q1_total + pre_total < q1_target <= q1_total + pre_total + lump
+        return [*pre, (lump_day, lump), *post]
 
     def _plan_non_winning(self, a: Agreement, plan: list[tuple[date, int]]) -> None:
         """quota.non_winning_ratio (000 §五(一)): in a spring and an autumn month with winning

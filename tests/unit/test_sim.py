@@ -367,3 +367,20 @@ def test_year_end_only_the_chronic_and_laggards_fall_short_of_the_agreed_quantit
             short.add(a.institution.institution_id)
     behaviours = {scenario.plan.behaviours[i] for i in short}
     assert "chronic" in behaviours and behaviours <= {"chronic", "laggard"}
+
+
+def test_a_large_scale_year_orders_whole_packs_near_the_agreed_quantities() -> None:
+    """The fault suite's full size (scale 3.2): many order days per agreement. One pack on each
+    would overshoot a small quantity (seen: twice the agreed quantity; a slow starter's first
+    quarter over its task, and the simulator failed)."""
+    scenario = Scenario(SimConfig(institutions=40, scale=3.2))
+    ordered: Counter[tuple[str, str]] = Counter()
+    for e in scenario.events():
+        if e.event.type == "vbp.order.placed":
+            ordered[(e.event.data.institution_id, e.event.data.product_code)] += (
+                e.event.data.quantity)
+            assert e.event.data.quantity > 0
+    for a in scenario.registry.agreements:
+        ratio = ordered[(a.institution.institution_id, a.product.code)] / a.agreed_quantity
+        behaviour = scenario.plan.behaviours.get(a.institution.institution_id, "normal")
+        assert ratio <= (1.6 if behaviour == "over_buyer" else 1.3), (a.agreement_id, behaviour)
