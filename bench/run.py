@@ -60,6 +60,7 @@ class Row:
     cpu_seconds: float
     peak_rss_kb: int
     startup_seconds: float | None = None
+    profile: list[tuple[str, float, float]] | None = None  # (frame, inclusive %, self %)
 
     @property
     def rate(self) -> float:
@@ -173,8 +174,38 @@ async def _lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: st
                            else 0) for tp in partitions)
 
 
+OWN_CODE = ("services/", "runtime/", "schemas/", "policies/")
+
+
+def hottest(folded: Path, top: int = 12) -> list[tuple[str, float, float]]:
+    """From py-spy's raw output (one `frame;...;frame count` line per distinct stack of a busy
+    thread): the `top` frames by share of samples as the innermost frame (self), then the `top`
+    frames of the project's own code by share of samples with them on the stack (inclusive);
+    each as (frame, inclusive %, self %)."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in folded.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(count)
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+    if not total:
+        return []
+    by_self = sorted(own, key=lambda f: -own[f])[:top]
+    ours = [f for f in sorted(inclusive, key=lambda f: -inclusive[f])
+            if any(part in f for part in OWN_CODE) and ".venv" not in f and f not in by_self]
+    return [(f, 100 * inclusive[f] / total, 100 * own.get(f, 0) / total)
+            for f in by_self + ours[:top]]
+
+
 async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workdir: Path,
-                      timeout: float) -> Row:
+                      timeout: float, profile: Path | None = None) -> Row:
+    """`profile`: sample the service with py-spy (100 Hz, every thread) into this file."""
     topic = topic_name(ORDERS, prefix)
     partitions = [TopicPartition(topic, p) for p in range(TOPICS[ORDERS].partitions)]
     group = f"{prefix}vbp-{name}"
@@ -193,6 +224,11 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
             started = time.monotonic()
             process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO,
                                        env=env, stdout=log, stderr=subprocess.STDOUT)
+        if profile is not None:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
+                                    "--pid", str(process.pid), "--rate", "100", "--function",
+                                    "--nonblocking", "--format", "raw", "--output", str(profile)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ready_at = None
         while True:
             await asyncio.sleep(0.5)
@@ -209,8 +245,13 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
         seconds = time.monotonic() - started
         cpu = _proc_cpu_seconds(process.pid)
         peak = _proc_peak_rss_kb(process.pid)
+        hot = None
+        if profile is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on the way out
+            spy.wait(60)
+            hot = hottest(profile)
         return Row(f"service {name}", orders, seconds, cpu, peak,
-                   (ready_at - started) if ready_at else None)
+                   (ready_at - started) if ready_at else None, hot)
     finally:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -272,6 +313,21 @@ def table(rows: list[Row], baseline: Row) -> str:
     return "\n".join(lines)
 
 
+def profiles(rows: list[Row]) -> list[str]:
+    """A section per profiled row: its hottest frames (bench --profile)."""
+    lines: list[str] = []
+    for r in rows:
+        if r.profile:
+            lines += [f"## Profile: {r.name}", "",
+                      "py-spy, 100 samples/s of every busy thread, by function: the functions "
+                      "most often innermost (self), then the project's own most often on the "
+                      "stack (inclusive). All stacks: the `.folded` file beside this report.",
+                      "",
+                      "| frame | inclusive % | self % |", "|---|---:|---:|",
+                      *[f"| `{f}` | {inc:.1f} | {own:.1f} |" for f, inc, own in r.profile], ""]
+    return lines
+
+
 def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str,
            produced: int, produce_seconds: float, stamp: str) -> str:
     info = machine()
@@ -289,6 +345,7 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
         "",
         table(rows, baseline),
         "",
+        *profiles(rows),
         "## Machine",
         "",
         *[f"- {k}: {v}" for k, v in info.items()],
@@ -319,16 +376,20 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
     workdir = Path(tempfile.mkdtemp(prefix="vbp-bench-"))
     try:
         for name in args.services:
-            row = await run_service(name, bootstrap, prefix, args.orders, workdir, args.timeout)
+            profile = workdir / f"{name}.folded" if args.profile else None
+            row = await run_service(name, bootstrap, prefix, args.orders, workdir, args.timeout,
+                                    profile)
             print(f"bench: {name} {row.rate:,.0f} events/s", flush=True)
             rows.append(row)
     except BaseException:
         print(f"bench: service logs kept in {workdir}", file=sys.stderr)
         raise
-    shutil.rmtree(workdir, ignore_errors=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    text = report(rows, baseline, args, prefix, produced, produce_seconds, stamp)
     args.results.mkdir(parents=True, exist_ok=True)
+    for folded in workdir.glob("*.folded"):  # for flame graph tools (speedscope, inferno)
+        shutil.copy(folded, args.results / f"{stamp}-{folded.name}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    text = report(rows, baseline, args, prefix, produced, produce_seconds, stamp)
     path = args.results / f"{stamp}.md"
     path.write_text(text, encoding="utf-8")
     print()
@@ -346,6 +407,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--results", type=Path, default=RESULTS, help="report directory")
     parser.add_argument("--services", nargs="+", default=["quota"], choices=["quota"],
                         help="services to measure (this slice: quota)")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample each service with py-spy and report its hottest frames")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds each measurement may take")
     args = parser.parse_args(argv)

@@ -26,7 +26,6 @@ from faults.hostile import Hostile, generate
 from faults.pipeline import Deployment
 from faults.report import Outcome
 from runtime.codec import CONTENT_TYPE
-from runtime.service import STATE_PARTITIONS
 from schemas.topics import TOPICS
 from sim.config import SimConfig
 from sim.scenario import Emitted, Scenario
@@ -42,10 +41,6 @@ CONSUMES: dict[str, set[str]] = {
     "settlement": _REFERENCE | {"vbp.orders", "vbp.deliveries", "vbp.payments", "vbp.clock",
                                 "vbp.quota.progress"},
 }
-# Topics a service's relay copies to each of its state partitions (Service.on_tick,
-# Service.on_reference): each valid event on them is processed 1 + STATE_PARTITIONS times.
-RELAYED: dict[str, set[str]] = {"quota": _REFERENCE | {"vbp.clock"}, "supply": {"vbp.clock"},
-                                "settlement": _REFERENCE | {"vbp.clock"}}
 SHOWN_PER_KIND = 20  # differences listed per kind; the rest are counted
 
 
@@ -196,11 +191,7 @@ async def run(bootstrap: str, workdir: Path, hostile: int, *, seed: int, institu
         valid_on = Counter(e.topic for e in valid)
         hostile_in = {name: sum(1 for m in bad if m.topic in topics)
                       for name, topics in CONSUMES.items()}
-        # Valid ticks (and reference data, where RELAYED says so) are also relayed to each
-        # state partition and processed there.
-        valid_in = {name: sum(valid_on[t] for t in topics)
-                    + sum(valid_on[t] for t in RELAYED[name]) * STATE_PARTITIONS
-                    for name, topics in CONSUMES.items()}
+        valid_in = {name: sum(valid_on[t] for t in topics) for name, topics in CONSUMES.items()}
         expected = {name: valid_in[name] + hostile_in[name] for name in CONSUMES}
         wait = 180 + (len(valid) + hostile) / 20
         done, counts = await caught_up(d, expected, timeout=wait)

@@ -20,6 +20,7 @@ import faust
 from aiokafka import TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
 from faust.types.tuples import FutureMessage
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 _buffer_put = ProducerBuffer.put
 _buffer_send = ProducerBuffer._send_pending
 _handle_attached = FaustConsumer._handle_attached
+_perform_seek = FaustConsumer.perform_seek
+_new_offset = FaustConsumer._new_offset
+_fetch_records = AIOKafkaConsumerThread._fetch_records
 
 
 @dataclass
@@ -115,9 +119,52 @@ async def _table_writes_then_handle_attached(self: FaustConsumer, commit_offsets
 # there until the partitions are revoked; whoever gets a partition next reads it from there.
 _GIVEN_UP: dict[TopicPartition, int] = {}
 
+
+async def _seek_uncommitted_to_start(self: FaustConsumer) -> None:
+    """After a rebalance faust seeks every partition to its committed offset, but aiokafka seeks
+    only to offsets above 0: on a partition the group never committed, records faust fetched
+    and dropped during the rebalance were never read again (seen: the reference copies of two
+    partitions, never applied nor committed, and ticks waiting on them for ever). The group's
+    position there is the start of the partition (auto_offset_reset "earliest")."""
+    await _perform_seek(self)
+    uncommitted = {tp: 0 for tp in self.assignment()
+                   if not self._is_changelog_tp(tp) and not self._committed_offset.get(tp)}
+    if uncommitted:
+        await self.seek_wait(uncommitted)
+
+
+def _new_offset_counting_each_once(self: FaustConsumer, tp: Any) -> int | None:
+    """faust adds the offsets of its gaps (where it saw no record) to the acknowledged ones, and
+    commits up to the end of the first run of consecutive offsets. An offset read again after a
+    seek is then in both, twice in the list, and each repeat ends a run: the commit crept one
+    offset per commit (seen: a rebalance's ticks committed over a quarter of an hour). The gaps
+    are merged here, once each."""
+    acked, gap = self._acked[tp], self._gap[tp]
+    if acked and gap:
+        overlapping = gap.overlap(0, max(acked))
+        for interval in overlapping:
+            acked.extend(range(interval.begin, interval.end))
+        gap.chop(0, max(acked) + 1)
+        acked[:] = sorted(set(acked))
+    return _new_offset(self, tp)
+
+
+async def _fetch_active_only(self: AIOKafkaConsumerThread, consumer: Any, active_partitions: Any,
+                             timeout: float | None = None, max_records: int | None = None) -> Any:
+    """faust hands aiokafka's thread its live set of active partitions. Emptied meanwhile (the
+    recovery pausing the changelogs while the inputs are paused), aiokafka reads an empty set as
+    "every partition" and hands over the records of paused ones, which faust then drops."""
+    active = set(active_partitions)
+    if not active:
+        return {}
+    return await _fetch_records(self, consumer, active, timeout=timeout, max_records=max_records)
+
 ProducerBuffer.put = _tracked_put  # type: ignore[method-assign]
 ProducerBuffer._send_pending = _send_after_outputs  # type: ignore[method-assign]
 FaustConsumer._handle_attached = _table_writes_then_handle_attached  # type: ignore[method-assign]
+FaustConsumer.perform_seek = _seek_uncommitted_to_start  # type: ignore[method-assign]
+FaustConsumer._new_offset = _new_offset_counting_each_once  # type: ignore[method-assign]
+AIOKafkaConsumerThread._fetch_records = _fetch_active_only  # type: ignore[method-assign]
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
 PartitionHandler = Callable[[CloudEvent, int], Awaitable[None]]
@@ -211,7 +258,10 @@ class Service:
         self.clock = InputClock(settings.bootstrap, settings.app_id,
                                 paused=lambda: not self.app.consumer.flow_active)
         self.app.on_before_shutdown.connect(self._close_clock)
-        self.counts: dict[str, int] = {"processed": 0, "duplicates": 0, "deadlettered": 0}
+        # Input events processed, repeats ignored, dead-lettered; and the copies of reference
+        # data and ticks relayed to each state partition, applied there (_broadcast).
+        self.counts: dict[str, int] = {"processed": 0, "duplicates": 0, "deadlettered": 0,
+                                       "relayed": 0}
         self._routes: dict[str, dict[str, WebHandler]] = {}
         self.internal_topics: dict[str, int] = {}
         self.inputs: set[str] = set()  # every topic an agent reads, prefixed (shown on /health)
@@ -535,9 +585,11 @@ class Service:
                 event, f"type {cloud_event.type!r} belongs on {base}, not on {arrived_on}"
             )
             return
+        relayed = arrived_on not in TOPICS
         seen_key = f"{base}:{message.partition}:{cloud_event.id}"
         if seen.get(seen_key):
-            self.counts["duplicates"] += 1
+            if not relayed:  # a copy seen again was relayed twice; the sender repeated nothing
+                self.counts["duplicates"] += 1
             log.info("duplicate event %s on %s ignored", cloud_event.id, message.topic)
             return
         try:  # again after a broker outage: handlers are idempotent (records carry the ids of
@@ -552,7 +604,7 @@ class Service:
             log.exception("handler %s failed on %s", handler.__name__, cloud_event.id)
             await self.dead_letter(event, f"internal error: {type(error).__name__}: {error}")
         else:
-            self.counts["processed"] += 1
+            self.counts["relayed" if relayed else "processed"] += 1
         seen[seen_key] = True
 
     async def dead_letter(self, event: EventT, reason: str) -> None:

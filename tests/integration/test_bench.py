@@ -12,12 +12,16 @@ from bench.run import main
 
 def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None:
     path = main(["--orders", "2000", "--bootstrap", kafka_bootstrap,
-                 "--results", str(tmp_path), "--timeout", "300"])
+                 "--results", str(tmp_path), "--timeout", "300", "--profile"])
 
     assert path.parent == tmp_path and path.exists()
     text = path.read_text(encoding="utf-8")
     assert "| bare aiokafka + decode |" in text and "| service quota |" in text
     assert "## Machine" in text and "- nproc:" in text and "- kafka (broker):" in text
+    profile = text.split("## Profile: service quota", 1)[1].split("## Machine")[0]
+    frames = re.findall(r"^\| `(.+)` \| ([\d.]+) \| ([\d.]+) \|$", profile, re.M)
+    assert frames and any("services/quota" in frame for frame, _, _ in frames)
+    assert all(0 <= float(own) <= float(inclusive) <= 100 for _, inclusive, own in frames)
     figures = json.loads(re.search(r"```json\n(.*?)\n```", text, re.S).group(1))
     rows = {row["name"]: row for row in figures["rows"]}
     assert set(rows) == {"bare aiokafka + decode", "service quota"}

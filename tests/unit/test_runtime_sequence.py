@@ -1,10 +1,12 @@
 """The runtime's guard against records faust skipped (runtime.service.Service._in_sequence):
 after a restart faust can drop a fetched batch; the service must read it again, in order, and
-still go past an offset where the broker holds nothing (a transaction marker)."""
+still go past an offset where the broker holds nothing (a transaction marker); and it must not
+commit past a record it gave up (a tick waiting through a rebalance)."""
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -93,3 +95,99 @@ async def test_a_seek_whose_records_do_not_come_is_made_again_until_they_do(
     service._next_offset[TopicPartition("t.vbp.orders", 3)] = 13  # record 12 came
     await asyncio.sleep(0.05)
     assert watcher.done() and len(service.app.consumer.seeks) <= sought + 1
+
+
+async def test_commits_stop_at_a_tick_given_up_for_a_rebalance_until_it_is_revoked(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick given up (clock.Rebalancing) was acknowledged to faust without being applied:
+    committing past it would lose it; whoever owns the partition next reads it from there."""
+    from runtime import service as runtime_service
+
+    committed: dict[Any, int] = {}
+
+    async def handle_attached(consumer: Any, offsets: dict[Any, int]) -> None:
+        committed.update(offsets)
+
+    monkeypatch.setattr(runtime_service, "_handle_attached", handle_attached)
+    monkeypatch.setattr(runtime_service, "_GIVEN_UP", {})
+    ticks, other = TopicPartition("t.vbp-quota-ticks", 2), TopicPartition("t.vbp-quota-ticks", 1)
+    runtime_service._GIVEN_UP[ticks] = 5
+    consumer = SimpleNamespace(app=SimpleNamespace(producer=SimpleNamespace(
+        buffer=SimpleNamespace())))
+    await runtime_service._table_writes_then_handle_attached(consumer, {ticks: 9, other: 9})
+    assert committed == {ticks: 5, other: 9}
+    await service._forget_positions(service.app, {Message(ticks.topic, 2, 0)})
+    await runtime_service._table_writes_then_handle_attached(consumer, {ticks: 9})
+    assert committed[ticks] == 9
+
+
+async def test_after_a_rebalance_partitions_never_committed_are_read_from_their_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """faust seeks to the committed offsets, and aiokafka only to offsets above 0: records faust
+    dropped during the rebalance on a partition never committed would not come again."""
+    from runtime import service as runtime_service
+
+    async def committed_seek(consumer: Any) -> None:
+        pass
+
+    monkeypatch.setattr(runtime_service, "_perform_seek", committed_seek)
+    seeks: dict[Any, int] = {}
+
+    async def seek_wait(partitions: dict[Any, int]) -> None:
+        seeks.update(partitions)
+
+    never, at_zero, done = (TopicPartition("t.vbp-quota-reference", p) for p in (2, 3, 0))
+    changelog = TopicPartition("t.vbp-quota-orders-changelog", 2)
+    consumer = SimpleNamespace(
+        assignment=lambda: {never, at_zero, done, changelog},
+        _is_changelog_tp=lambda tp: tp.topic.endswith("-changelog"),
+        _committed_offset={at_zero: None, done: 1346}, seek_wait=seek_wait)
+    await runtime_service._seek_uncommitted_to_start(consumer)
+    assert seeks == {never: 0, at_zero: 0}
+
+
+async def test_aiokafka_is_asked_only_for_the_partitions_active_when_faust_asks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiokafka reads an empty set of partitions as "every partition": the records of paused
+    ones would be handed over and dropped by faust."""
+    from runtime import service as runtime_service
+
+    asked: list[set[Any]] = []
+
+    async def fetch(thread: Any, consumer: Any, active: set[Any], timeout: Any = None,
+                    max_records: Any = None) -> dict[Any, list[int]]:
+        asked.append(active)
+        return {tp: [0] for tp in active}
+
+    monkeypatch.setattr(runtime_service, "_fetch_records", fetch)
+    live = {TopicPartition("t.vbp-quota-reference", 2)}
+    assert await runtime_service._fetch_active_only(None, None, live, timeout=1) == {
+        TopicPartition("t.vbp-quota-reference", 2): [0]}
+    live.clear()  # faust pausing partitions in its own thread
+    assert asked[0] == {TopicPartition("t.vbp-quota-reference", 2)}  # what was active then
+    assert await runtime_service._fetch_active_only(None, None, live, timeout=1) == {}
+    assert len(asked) == 1
+
+
+def test_offsets_read_again_over_a_gap_commit_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a seek back, faust had taken the records it had not delivered for a gap, and the
+    same offsets were then acknowledged too: its commit then crept one offset at a time."""
+    from intervaltree import IntervalTree
+
+    from runtime import service as runtime_service
+
+    tp = TopicPartition("t.vbp-settlement-ticks", 0)
+
+    def consumer() -> SimpleNamespace:
+        return SimpleNamespace(_acked={tp: list(range(61, 367))},
+                               _gap={tp: IntervalTree.from_tuples([(62, 300)])},
+                               _committed_offset={tp: 61}, _acked_index={tp: set(range(61, 367))})
+
+    assert runtime_service._new_offset(consumer(), tp) == 63  # faust alone: 61 and 62 only
+    state = consumer()
+    assert runtime_service._new_offset_counting_each_once(state, tp) == 367
+    assert not state._gap[tp] and state._acked[tp] == []
+    gapped = consumer()  # a gap over offsets never read again is passed over, as faust does
+    gapped._acked[tp] = [61, 400]
+    gapped._gap[tp] = IntervalTree.from_tuples([(62, 400)])
+    assert runtime_service._new_offset_counting_each_once(gapped, tp) == 401
