@@ -174,6 +174,19 @@ async def _lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: st
                            else 0) for tp in partitions)
 
 
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in f"-{label}") if label else ""
+
+
+def _variant(text: str) -> tuple[str, dict[str, str]]:
+    """`LABEL:VAR=VALUE[,VAR=VALUE...]` (--variant)."""
+    label, _, assignments = text.partition(":")
+    env = dict(a.split("=", 1) for a in assignments.split(",") if "=" in a)
+    if not label or not env:
+        raise argparse.ArgumentTypeError(f"expected LABEL:VAR=VALUE, got {text!r}")
+    return label, env
+
+
 OWN_CODE = ("services/", "runtime/", "schemas/", "policies/")
 
 
@@ -204,20 +217,26 @@ def hottest(folded: Path, top: int = 12) -> list[tuple[str, float, float]]:
 
 
 async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workdir: Path,
-                      timeout: float, profile: Path | None = None) -> Row:
-    """`profile`: sample the service with py-spy (100 Hz, every thread) into this file."""
+                      timeout: float, profile: Path | None = None,
+                      variant: tuple[str, dict[str, str]] = ("", {})) -> Row:
+    """`profile`: sample the service with py-spy into this file. `variant`: a label and the
+    environment that sets it apart (--variant), e.g. a setting before a change."""
+    label, variant_env = variant
+    row_name = f"service {name}" + (f" ({label})" if label else "")
     topic = topic_name(ORDERS, prefix)
     partitions = [TopicPartition(topic, p) for p in range(TOPICS[ORDERS].partitions)]
-    group = f"{prefix}vbp-{name}"
+    group = f"{prefix}vbp-{name}{_slug(label)}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False)
     await admin.start()
     await consumer.start()
-    log_path = workdir / f"{name}.log"
+    log_path = workdir / f"{name}{_slug(label)}.log"
     env = {**os.environ, "VBP_KAFKA_BOOTSTRAP": bootstrap, "VBP_TOPIC_PREFIX": prefix,
            f"VBP_{name.upper()}_WEB_PORT": str(_free_port()),
-           "VBP_DATA_DIR": str(workdir / f"{name}-state")}
+           "VBP_DATA_DIR": str(workdir / f"{name}{_slug(label)}-state"),
+           # each run is a group of its own, read from offset zero
+           "VBP_APP_ID": f"{prefix}vbp-{name}{_slug(label)}", **variant_env}
     process = None
     try:
         with open(log_path, "ab") as log:
@@ -250,7 +269,7 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on the way out
             spy.wait(60)
             hot = hottest(profile)
-        return Row(f"service {name}", orders, seconds, cpu, peak,
+        return Row(row_name, orders, seconds, cpu, peak,
                    (ready_at - started) if ready_at else None, hot)
     finally:
         if process is not None and process.poll() is None:
@@ -376,11 +395,13 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
     workdir = Path(tempfile.mkdtemp(prefix="vbp-bench-"))
     try:
         for name in args.services:
-            profile = workdir / f"{name}.folded" if args.profile else None
-            row = await run_service(name, bootstrap, prefix, args.orders, workdir, args.timeout,
-                                    profile)
-            print(f"bench: {name} {row.rate:,.0f} events/s", flush=True)
-            rows.append(row)
+            for variant in [("", {}), *args.variant]:
+                profile = (workdir / f"{name}{_slug(variant[0])}.folded" if args.profile
+                           else None)
+                row = await run_service(name, bootstrap, prefix, args.orders, workdir,
+                                        args.timeout, profile, variant)
+                print(f"bench: {row.name} {row.rate:,.0f} events/s", flush=True)
+                rows.append(row)
     except BaseException:
         print(f"bench: service logs kept in {workdir}", file=sys.stderr)
         raise
@@ -407,6 +428,10 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--results", type=Path, default=RESULTS, help="report directory")
     parser.add_argument("--services", nargs="+", default=["quota"], choices=["quota"],
                         help="services to measure (this slice: quota)")
+    parser.add_argument("--variant", type=_variant, action="append", default=[],
+                        metavar="LABEL:VAR=VALUE[,VAR=VALUE]",
+                        help="measure each service again with these environment variables "
+                             "(e.g. 'linger 0:VBP_PRODUCER_LINGER_MS=0': before a change)")
     parser.add_argument("--profile", action="store_true",
                         help="sample each service with py-spy and report its hottest frames")
     parser.add_argument("--timeout", type=float, default=1800.0,

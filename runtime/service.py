@@ -243,6 +243,7 @@ class Service:
             datadir=str(settings.data_dir / settings.app_id),
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            producer_linger=settings.producer_linger_ms / 1000,
             producer_max_request_size=MAX_MESSAGE_BYTES,
             topic_replication_factor=settings.replication_factor,
             # A killed worker restarting under the same static member id takes its partitions
