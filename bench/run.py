@@ -13,13 +13,17 @@
    the topic; timed from its spawn until its group's committed offsets on vbp.orders reach the
    end offsets (polled every 0.5 s; faust commits every few seconds, so short runs overstate
    the time). CPU from /proc/<pid>/stat, peak RSS from VmHWM, read when it has caught up.
-6. A table on stdout and a Markdown report in --results (default bench/results/).
+6. End to end (--rates): the first service, caught up, gets new orders at each fixed rate for
+   --rate-seconds; latency from each order's send to the production of the first
+   vbp.quota.progress naming it, p50/p95/p99; it stops at the first rate not kept up with.
+7. A table on stdout and a Markdown report in --results (default bench/results/).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import random
@@ -61,6 +65,7 @@ class Row:
     peak_rss_kb: int
     startup_seconds: float | None = None
     profile: list[tuple[str, float, float]] | None = None  # (frame, inclusive %, self %)
+    latency: list[Latency] | None = None  # end to end at fixed rates, after the catch-up
 
     @property
     def rate(self) -> float:
@@ -77,14 +82,25 @@ class Row:
 
 def load_events(orders: int, seed: int = 1):
     """(topic, key, value) of the reference data and then `orders` order events."""
-    from sim.config import SimConfig
-    from sim.scenario import Scenario, _money, _time
-
-    scenario = Scenario(SimConfig(seed=seed, faults=frozenset()))
+    scenario = _scenario(seed)
     for item in scenario.reference():
         yield item.topic, item.key, item.event.to_json_bytes()
+    yield from order_events(scenario, orders, "bench-ord", random.Random(f"{seed}:bench-orders"))
+
+
+def _scenario(seed: int):
+    from sim.config import SimConfig
+    from sim.scenario import Scenario
+
+    return Scenario(SimConfig(seed=seed, faults=frozenset()))
+
+
+def order_events(scenario, orders: int, id_prefix: str, rng: random.Random):
+    """(topic, key, value) of `orders` vbp.order.placed over the year's agreements (round robin,
+    quantities in whole packs, days spread over the year), ids `<id_prefix>-<n>`."""
+    from sim.scenario import _money, _time
+
     agreements = scenario.registry.agreements
-    rng = random.Random(f"{seed}:bench-orders")
     first, days = scenario.first, (scenario.last - scenario.first).days + 1
     per_day: dict[int, int] = {}
     for n in range(orders):
@@ -93,7 +109,7 @@ def load_events(orders: int, seed: int = 1):
         day = first + timedelta(days=day_index)
         per_day[day_index] = seq = per_day.get(day_index, 0) + 1
         pack = a.product.generic.pack
-        order_id = f"bench-ord-{n:08d}"
+        order_id = f"{id_prefix}-{n:08d}"
         event = new_event("vbp.order.placed", {
             "order_id": order_id, "institution_id": a.institution.institution_id,
             "product_code": a.product.code, "quantity": pack * rng.randint(1, 40),
@@ -218,9 +234,12 @@ def hottest(folded: Path, top: int = 12) -> list[tuple[str, float, float]]:
 
 async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workdir: Path,
                       timeout: float, profile: Path | None = None,
-                      variant: tuple[str, dict[str, str]] = ("", {})) -> Row:
+                      variant: tuple[str, dict[str, str]] = ("", {}),
+                      rates: list[int] | None = None, rate_seconds: float = 20.0) -> Row:
     """`profile`: sample the service with py-spy into this file. `variant`: a label and the
-    environment that sets it apart (--variant), e.g. a setting before a change."""
+    environment that sets it apart (--variant), e.g. a setting before a change. `rates`: once
+    caught up, measure end-to-end latency at each of these input rates, up to the first it
+    does not keep up with."""
     label, variant_env = variant
     row_name = f"service {name}" + (f" ({label})" if label else "")
     topic = topic_name(ORDERS, prefix)
@@ -269,8 +288,16 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on the way out
             spy.wait(60)
             hot = hottest(profile)
+        latencies = []
+        for rate in rates or []:
+            latencies.append(await latency_at(bootstrap, prefix, rate, rate_seconds,
+                                              wait=max(10.0, rate_seconds)))
+            print(f"bench: {row_name} at {rate:,} orders/s: p99 {latencies[-1].p99:.0f} ms",
+                  flush=True)
+            if not latencies[-1].kept_up:
+                break
         return Row(row_name, orders, seconds, cpu, peak,
-                   (ready_at - started) if ready_at else None, hot)
+                   (ready_at - started) if ready_at else None, hot, latencies or None)
     finally:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -281,6 +308,99 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
                 process.wait()
         await consumer.stop()
         await admin.close()
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+@dataclass
+class Latency:
+    """One fixed input rate: orders sent, orders whose first progress update came, and the
+    time from an order's send to that update's production, in ms."""
+
+    rate: int
+    sent: int
+    seconds: float
+    answered: int
+    p50: float
+    p95: float
+    p99: float
+
+    @property
+    def kept_up(self) -> bool:
+        return self.answered == self.sent and self.reached >= 0.95 * self.rate
+
+    @property
+    def reached(self) -> float:
+        """The input rate achieved, orders/s."""
+        return self.sent / self.seconds if self.seconds else 0.0
+
+
+def _percentile(values: list[float], p: float) -> float:
+    """Nearest rank."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else float("nan")
+
+
+async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
+                     wait: float) -> Latency:
+    """Send orders at `rate` per second for `seconds` while reading vbp.quota.progress from its
+    end; each order's latency is from its send to the first progress update naming it (the
+    update's producer timestamp)."""
+    progress_topic = topic_name("vbp.quota.progress", prefix)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                              enable_auto_commit=False, fetch_max_wait_ms=10)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    await reader.start()
+    await producer.start()
+    sent_at: dict[str, float] = {}
+    latency: dict[str, float] = {}
+
+    async def read() -> None:
+        while True:
+            for records in (await reader.getmany(timeout_ms=100)).values():
+                for record in records:
+                    cause = json.loads(record.value)["id"].rsplit(":", 1)[-1]
+                    if cause in sent_at and cause not in latency:
+                        latency[cause] = record.timestamp / 1000 - sent_at[cause]
+
+    try:
+        partitions = [TopicPartition(progress_topic, p)
+                      for p in range(TOPICS["vbp.quota.progress"].partitions)]
+        reader.assign(partitions)
+        await reader.seek_to_end(*partitions)
+        reading = asyncio.ensure_future(read())
+        orders = order_events(_scenario(1), int(rate * seconds), f"bench-lat-{rate}",
+                              random.Random(f"latency:{rate}"))
+        headers = [("content-type", CONTENT_TYPE.encode())]
+        started = time.monotonic()
+        for n, (topic, key, value) in enumerate(orders):
+            due = started + n / rate
+            if due > time.monotonic():
+                await asyncio.sleep(due - time.monotonic())
+            sent_at[f"bench-lat-{rate}-{n:08d}"] = time.time()
+            await producer.send(topic_name(topic, prefix), value=value, key=key.encode(),
+                                headers=headers)
+        await producer.flush()
+        took = time.monotonic() - started
+        deadline = time.monotonic() + wait
+        while len(latency) < len(sent_at) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        reading.cancel()
+        ms = [1000 * v for v in latency.values()]
+        return Latency(rate, len(sent_at), took, len(latency), _percentile(ms, 50),
+                       _percentile(ms, 95), _percentile(ms, 99))
+    finally:
+        await producer.stop()
+        await reader.stop()
+
+
+def latency_table(rows: list[Latency]) -> str:
+    lines = ["| orders/s asked | sent | seconds | answered | p50 ms | p95 ms | p99 ms | kept up |",
+             "|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r.rate:,} | {r.sent:,} | {r.seconds:.1f} | {r.answered:,} | "
+                     f"{r.p50:.0f} | {r.p95:.0f} | {r.p99:.0f} | {'yes' if r.kept_up else 'no'} |")
+    return "\n".join(lines)
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -332,10 +452,17 @@ def table(rows: list[Row], baseline: Row) -> str:
     return "\n".join(lines)
 
 
-def profiles(rows: list[Row]) -> list[str]:
-    """A section per profiled row: its hottest frames (bench --profile)."""
+def row_sections(rows: list[Row]) -> list[str]:
+    """Per row, its end-to-end latencies (bench --rates) and its hottest frames (--profile)."""
     lines: list[str] = []
     for r in rows:
+        if r.latency:
+            lines += [f"## End to end: {r.name}", "",
+                      "Caught up, the service gets orders at a fixed rate; latency from an "
+                      "order's send to the production of the first progress update it causes. "
+                      "Stops at the first rate it does not keep up with (not every order "
+                      "answered within the wait, or the rate not reached).", "",
+                      latency_table(r.latency), ""]
         if r.profile:
             lines += [f"## Profile: {r.name}", "",
                       "py-spy, 100 samples/s of every busy thread, by function: the functions "
@@ -364,7 +491,7 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
         "",
         table(rows, baseline),
         "",
-        *profiles(rows),
+        *row_sections(rows),
         "## Machine",
         "",
         *[f"- {k}: {v}" for k, v in info.items()],
@@ -373,7 +500,11 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
         json.dumps({"orders": args.orders, "rows": [
             {"name": r.name, "events": r.events, "seconds": round(r.seconds, 3),
              "events_per_s": round(r.rate, 1), "cpu_s_per_1000": round(r.cpu_per_1000, 4),
-             "peak_rss_kb": r.peak_rss_kb, "startup_s": r.startup_seconds} for r in rows],
+             "peak_rss_kb": r.peak_rss_kb, "startup_s": r.startup_seconds,
+             "latency": [{"rate": x.rate, "sent": x.sent, "answered": x.answered,
+                          "p50_ms": round(x.p50, 1), "p95_ms": round(x.p95, 1),
+                          "p99_ms": round(x.p99, 1), "kept_up": x.kept_up}
+                         for x in r.latency or []]} for r in rows],
             "machine": info}, indent=1, ensure_ascii=False),
         "```",
         "",
@@ -399,7 +530,9 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
                 profile = (workdir / f"{name}{_slug(variant[0])}.folded" if args.profile
                            else None)
                 row = await run_service(name, bootstrap, prefix, args.orders, workdir,
-                                        args.timeout, profile, variant)
+                                        args.timeout, profile, variant,
+                                        args.rates if not variant[0] else None,
+                                        args.rate_seconds)
                 print(f"bench: {row.name} {row.rate:,.0f} events/s", flush=True)
                 rows.append(row)
     except BaseException:
@@ -415,6 +548,9 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
     path.write_text(text, encoding="utf-8")
     print()
     print(table(rows, baseline))
+    for r in rows:
+        if r.latency:
+            print(f"\n{r.name}, end to end:\n{latency_table(r.latency)}")
     print(f"\nbench: written {path}")
     return path
 
@@ -431,7 +567,12 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--variant", type=_variant, action="append", default=[],
                         metavar="LABEL:VAR=VALUE[,VAR=VALUE]",
                         help="measure each service again with these environment variables "
-                             "(e.g. 'linger 0:VBP_PRODUCER_LINGER_MS=0': before a change)")
+                             "(e.g. 'exactly once:VBP_PROCESSING_GUARANTEE=exactly_once')")
+    parser.add_argument("--rates", type=lambda t: [int(r) for r in t.split(",")],
+                        default=[200, 1000, 5000],
+                        help="end-to-end latency at these orders/s once caught up (200,1000,5000)")
+    parser.add_argument("--rate-seconds", type=float, default=20.0,
+                        help="how long each rate is held (20)")
     parser.add_argument("--profile", action="store_true",
                         help="sample each service with py-spy and report its hottest frames")
     parser.add_argument("--timeout", type=float, default=1800.0,

@@ -33,7 +33,6 @@ class Settings:
     app_id: str
     replication_factor: int
     worker: str
-    producer_linger_ms: int
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -58,10 +57,6 @@ class Settings:
             # Static group membership (KIP-345): a restarted worker takes its predecessor's
             # place at once; give each further worker of a service its own VBP_WORKER_ID.
             worker=env.get("VBP_WORKER_ID", "1"),
-            # How long the producer gathers messages into one request (faust: 0). Each input
-            # event makes several writes (outputs, table changes); a request for each costs CPU
-            # and round trips (bench/README.md: before and after).
-            producer_linger_ms=int(env.get("VBP_PRODUCER_LINGER_MS", "5")),
         )
 
     def topic(self, base: str) -> str:

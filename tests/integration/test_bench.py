@@ -13,13 +13,14 @@ from bench.run import main
 def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None:
     path = main(["--orders", "2000", "--bootstrap", kafka_bootstrap,
                  "--results", str(tmp_path), "--timeout", "300", "--profile",
-                 "--variant", "linger 0:VBP_PRODUCER_LINGER_MS=0"])
+                 "--variant", "worker 2:VBP_WORKER_ID=2",
+                 "--rates", "50", "--rate-seconds", "2"])
 
     assert path.parent == tmp_path and path.exists()
     text = path.read_text(encoding="utf-8")
     assert "| bare aiokafka + decode |" in text and "| service quota |" in text
     assert sorted(p.name for p in tmp_path.glob("*.folded")) == [
-        path.stem + "-quota-linger-0.folded", path.stem + "-quota.folded"]
+        path.stem + "-quota-worker-2.folded", path.stem + "-quota.folded"]
     assert "## Machine" in text and "- nproc:" in text and "- kafka (broker):" in text
     profile = text.split("## Profile: service quota", 1)[1].split("## Machine")[0]
     frames = re.findall(r"^\| `(.+)` \| ([\d.]+) \| ([\d.]+) \|$", profile, re.M)
@@ -27,9 +28,15 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
     assert all(0 <= float(own) <= float(inclusive) <= 100 for _, inclusive, own in frames)
     figures = json.loads(re.search(r"```json\n(.*?)\n```", text, re.S).group(1))
     rows = {row["name"]: row for row in figures["rows"]}
-    assert set(rows) == {"bare aiokafka + decode", "service quota", "service quota (linger 0)"}
+    assert set(rows) == {"bare aiokafka + decode", "service quota", "service quota (worker 2)"}
     for row in rows.values():
         assert row["events"] == 2000
         assert row["events_per_s"] > 0
         assert row["cpu_s_per_1000"] > 0
         assert row["peak_rss_kb"] > 0
+    end_to_end = rows["service quota"]["latency"]
+    assert [r["rate"] for r in end_to_end] == [50] and rows["service quota (worker 2)"][
+        "latency"] == []
+    assert end_to_end[0]["sent"] == 100 and end_to_end[0]["answered"] == 100
+    assert 0 < end_to_end[0]["p50_ms"] <= end_to_end[0]["p95_ms"] <= end_to_end[0]["p99_ms"]
+    assert "## End to end: service quota" in text
