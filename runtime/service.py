@@ -20,7 +20,6 @@ import faust
 from aiokafka import TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer as FaustConsumer
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
 from faust.types.tuples import FutureMessage
@@ -41,10 +40,6 @@ log = logging.getLogger(__name__)
 _buffer_put = ProducerBuffer.put
 _buffer_send = ProducerBuffer._send_pending
 _handle_attached = FaustConsumer._handle_attached
-_perform_seek = FaustConsumer.perform_seek
-_new_offset = FaustConsumer._new_offset
-_add_gap = FaustConsumer._add_gap
-_fetch_records = AIOKafkaConsumerThread._fetch_records
 
 
 @dataclass
@@ -120,69 +115,9 @@ async def _table_writes_then_handle_attached(self: FaustConsumer, commit_offsets
 # there until the partitions are revoked; whoever gets a partition next reads it from there.
 _GIVEN_UP: dict[TopicPartition, int] = {}
 
-
-async def _seek_uncommitted_to_start(self: FaustConsumer) -> None:
-    """After a rebalance faust seeks every partition to its committed offset, but aiokafka seeks
-    only to offsets above 0: on a partition the group never committed, records faust fetched
-    and dropped during the rebalance were never read again (seen: the reference copies of two
-    partitions, never applied nor committed, and ticks waiting on them for ever). The group's
-    position there is the start of the partition (auto_offset_reset "earliest")."""
-    await _perform_seek(self)
-    uncommitted = {tp: 0 for tp in self.assignment()
-                   if not self._is_changelog_tp(tp) and not self._committed_offset.get(tp)}
-    if uncommitted:
-        await self.seek_wait(uncommitted)
-
-
-# Topics whose records compaction removes: gaps between their offsets are real.
-_COMPACTED = tuple(base for base, topic in TOPICS.items() if topic.compacted)
-
-
-async def _gap_only_where_records_can_be_gone(self: FaustConsumer, tp: Any, offset_from: int,
-                                              offset_to: int) -> None:
-    """faust takes a jump between the offsets it delivers for offsets without records and counts
-    them as acknowledged. On a compacted topic that may be so; on the others the records exist,
-    faust's fetch loop dropped them and Service._in_sequence reads them again, and a commit over
-    them first would lose them in a crash (seen: 2 of 2,000 payments after a SIGKILL). Gaps it
-    proves empty (transaction markers) Service._in_sequence adds itself."""
-    if tp.topic.endswith(_COMPACTED):
-        await _add_gap(self, tp, offset_from, offset_to)
-
-
-def _new_offset_counting_each_once(self: FaustConsumer, tp: Any) -> int | None:
-    """faust adds the offsets of its gaps to the acknowledged ones and commits up to the end of
-    the first run of consecutive offsets. An offset in both (faust's gap takes in the record
-    after it, which is acknowledged too; a record read again after a gap) is then in the list
-    twice, and each repeat ends a run: the commit crept one offset per commit (seen: a
-    rebalance's ticks committed over a quarter of an hour). The gaps are merged here, once
-    each."""
-    acked, gap = self._acked[tp], self._gap[tp]
-    if acked and gap:
-        overlapping = gap.overlap(0, max(acked))
-        for interval in overlapping:
-            acked.extend(range(interval.begin, interval.end))
-        gap.chop(0, max(acked) + 1)
-        acked[:] = sorted(set(acked))
-    return _new_offset(self, tp)
-
-
-async def _fetch_active_only(self: AIOKafkaConsumerThread, consumer: Any, active_partitions: Any,
-                             timeout: float | None = None, max_records: int | None = None) -> Any:
-    """faust hands aiokafka's thread its live set of active partitions. Emptied meanwhile (the
-    recovery pausing the changelogs while the inputs are paused), aiokafka reads an empty set as
-    "every partition" and hands over the records of paused ones, which faust then drops."""
-    active = set(active_partitions)
-    if not active:
-        return {}
-    return await _fetch_records(self, consumer, active, timeout=timeout, max_records=max_records)
-
 ProducerBuffer.put = _tracked_put  # type: ignore[method-assign]
 ProducerBuffer._send_pending = _send_after_outputs  # type: ignore[method-assign]
 FaustConsumer._handle_attached = _table_writes_then_handle_attached  # type: ignore[method-assign]
-FaustConsumer.perform_seek = _seek_uncommitted_to_start  # type: ignore[method-assign]
-FaustConsumer._new_offset = _new_offset_counting_each_once  # type: ignore[method-assign]
-FaustConsumer._add_gap = _gap_only_where_records_can_be_gone  # type: ignore[method-assign]
-AIOKafkaConsumerThread._fetch_records = _fetch_active_only  # type: ignore[method-assign]
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
 PartitionHandler = Callable[[CloudEvent, int], Awaitable[None]]
@@ -538,7 +473,6 @@ class Service:
                 # transaction marker, which no consumer sees); go on.
                 log.info("%s[%s]: no records at %s..%s", message.topic, message.partition,
                          expected, message.offset - 1)
-                await _add_gap(self.app.consumer, message.tp, expected, message.offset - 1)
                 self._next_offset[tp] = message.offset + 1
                 return True
             # Again for each record still in flight from before: faust's fetch loop moves its

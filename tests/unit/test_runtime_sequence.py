@@ -5,14 +5,12 @@ commit past a record it gave up (a tick waiting through a rebalance)."""
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
-from intervaltree import IntervalTree
 
 from runtime.service import Service
 from runtime.settings import Settings
@@ -32,8 +30,6 @@ class Message:
 class Consumer:
     def __init__(self) -> None:
         self.seeks: list[tuple[Any, int]] = []
-        self._committed_offset: dict[Any, int | None] = defaultdict(lambda: None)
-        self._gap: dict[Any, IntervalTree] = defaultdict(IntervalTree)
 
     async def seek_wait(self, partitions: dict[Any, int]) -> None:
         self.seeks.extend(partitions.items())
@@ -67,22 +63,6 @@ async def test_an_offset_with_no_record_is_passed_once_read_again(service: Servi
     accepted = [o for o in (10, 12, 12, 13)
                 if await service._in_sequence(Message("t.vbp.orders", 0, o))]
     assert accepted == [10, 12, 13]
-    # and faust may commit over it (the only gap it gets on this topic)
-    assert service.app.consumer._gap[("t.vbp.orders", 0)] == IntervalTree.from_tuples([(11, 12)])
-
-
-async def test_faust_keeps_gaps_only_on_compacted_topics() -> None:
-    """A jump in offsets on another topic is records faust dropped: counted as acknowledged,
-    a commit would pass them before they are read again, and a crash would lose them."""
-    from runtime import service as runtime_service
-
-    consumer = Consumer()
-    orders, agreements = ("t.vbp.orders", 1), ("t.vbp.ref.agreements", 0)
-    for tp in (orders, agreements):
-        await runtime_service._gap_only_where_records_can_be_gone(
-            consumer, TopicPartition(*tp), 20, 25)
-    assert consumer._gap[TopicPartition(*agreements)] == IntervalTree.from_tuples([(20, 26)])
-    assert not consumer._gap[TopicPartition(*orders)]
 
 
 async def test_compacted_topics_have_gaps_and_are_not_checked(service: Service) -> None:
@@ -139,75 +119,3 @@ async def test_commits_stop_at_a_tick_given_up_for_a_rebalance_until_it_is_revok
     await service._forget_positions(service.app, {Message(ticks.topic, 2, 0)})
     await runtime_service._table_writes_then_handle_attached(consumer, {ticks: 9})
     assert committed[ticks] == 9
-
-
-async def test_after_a_rebalance_partitions_never_committed_are_read_from_their_start(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """faust seeks to the committed offsets, and aiokafka only to offsets above 0: records faust
-    dropped during the rebalance on a partition never committed would not come again."""
-    from runtime import service as runtime_service
-
-    async def committed_seek(consumer: Any) -> None:
-        pass
-
-    monkeypatch.setattr(runtime_service, "_perform_seek", committed_seek)
-    seeks: dict[Any, int] = {}
-
-    async def seek_wait(partitions: dict[Any, int]) -> None:
-        seeks.update(partitions)
-
-    never, at_zero, done = (TopicPartition("t.vbp-quota-reference", p) for p in (2, 3, 0))
-    changelog = TopicPartition("t.vbp-quota-orders-changelog", 2)
-    consumer = SimpleNamespace(
-        assignment=lambda: {never, at_zero, done, changelog},
-        _is_changelog_tp=lambda tp: tp.topic.endswith("-changelog"),
-        _committed_offset={at_zero: None, done: 1346}, seek_wait=seek_wait)
-    await runtime_service._seek_uncommitted_to_start(consumer)
-    assert seeks == {never: 0, at_zero: 0}
-
-
-async def test_aiokafka_is_asked_only_for_the_partitions_active_when_faust_asks(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """aiokafka reads an empty set of partitions as "every partition": the records of paused
-    ones would be handed over and dropped by faust."""
-    from runtime import service as runtime_service
-
-    asked: list[set[Any]] = []
-
-    async def fetch(thread: Any, consumer: Any, active: set[Any], timeout: Any = None,
-                    max_records: Any = None) -> dict[Any, list[int]]:
-        asked.append(active)
-        return {tp: [0] for tp in active}
-
-    monkeypatch.setattr(runtime_service, "_fetch_records", fetch)
-    live = {TopicPartition("t.vbp-quota-reference", 2)}
-    assert await runtime_service._fetch_active_only(None, None, live, timeout=1) == {
-        TopicPartition("t.vbp-quota-reference", 2): [0]}
-    live.clear()  # faust pausing partitions in its own thread
-    assert asked[0] == {TopicPartition("t.vbp-quota-reference", 2)}  # what was active then
-    assert await runtime_service._fetch_active_only(None, None, live, timeout=1) == {}
-    assert len(asked) == 1
-
-
-def test_offsets_read_again_over_a_gap_commit_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """After a seek back, faust had taken the records it had not delivered for a gap, and the
-    same offsets were then acknowledged too: its commit then crept one offset at a time."""
-    from intervaltree import IntervalTree
-
-    from runtime import service as runtime_service
-
-    tp = TopicPartition("t.vbp-settlement-ticks", 0)
-
-    def consumer() -> SimpleNamespace:
-        return SimpleNamespace(_acked={tp: list(range(61, 367))},
-                               _gap={tp: IntervalTree.from_tuples([(62, 300)])},
-                               _committed_offset={tp: 61}, _acked_index={tp: set(range(61, 367))})
-
-    assert runtime_service._new_offset(consumer(), tp) == 63  # faust alone: 61 and 62 only
-    state = consumer()
-    assert runtime_service._new_offset_counting_each_once(state, tp) == 367
-    assert not state._gap[tp] and state._acked[tp] == []
-    gapped = consumer()  # a gap over offsets never read again is passed over, as faust does
-    gapped._acked[tp] = [61, 400]
-    gapped._gap[tp] = IntervalTree.from_tuples([(62, 400)])
-    assert runtime_service._new_offset_counting_each_once(gapped, tp) == 401
