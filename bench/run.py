@@ -95,6 +95,10 @@ def _scenario(seed: int):
     return Scenario(SimConfig(seed=seed, faults=frozenset()))
 
 
+def _order_id(id_prefix: str, n: int) -> str:
+    return f"{id_prefix}-{n:08d}"
+
+
 def order_events(scenario, orders: int, id_prefix: str, rng: random.Random):
     """(topic, key, value) of `orders` vbp.order.placed over the year's agreements (round robin,
     quantities in whole packs, days spread over the year), ids `<id_prefix>-<n>`."""
@@ -109,7 +113,7 @@ def order_events(scenario, orders: int, id_prefix: str, rng: random.Random):
         day = first + timedelta(days=day_index)
         per_day[day_index] = seq = per_day.get(day_index, 0) + 1
         pack = a.product.generic.pack
-        order_id = f"{id_prefix}-{n:08d}"
+        order_id = _order_id(id_prefix, n)
         event = new_event("vbp.order.placed", {
             "order_id": order_id, "institution_id": a.institution.institution_id,
             "product_code": a.product.code, "quantity": pack * rng.randint(1, 40),
@@ -242,20 +246,21 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
     does not keep up with."""
     label, variant_env = variant
     row_name = f"service {name}" + (f" ({label})" if label else "")
+    run_id = f"{name}{_slug(label)}"  # its group, log and state apart from other variants
     topic = topic_name(ORDERS, prefix)
     partitions = [TopicPartition(topic, p) for p in range(TOPICS[ORDERS].partitions)]
-    group = f"{prefix}vbp-{name}{_slug(label)}"
+    group = f"{prefix}vbp-{run_id}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False)
     await admin.start()
     await consumer.start()
-    log_path = workdir / f"{name}{_slug(label)}.log"
+    log_path = workdir / f"{run_id}.log"
     env = {**os.environ, "VBP_KAFKA_BOOTSTRAP": bootstrap, "VBP_TOPIC_PREFIX": prefix,
            f"VBP_{name.upper()}_WEB_PORT": str(_free_port()),
-           "VBP_DATA_DIR": str(workdir / f"{name}{_slug(label)}-state"),
+           "VBP_DATA_DIR": str(workdir / f"{run_id}-state"),
            # each run is a group of its own, read from offset zero
-           "VBP_APP_ID": f"{prefix}vbp-{name}{_slug(label)}", **variant_env}
+           "VBP_APP_ID": group, **variant_env}
     process = None
     try:
         with open(log_path, "ab") as log:
@@ -354,6 +359,8 @@ async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
     await producer.start()
     sent_at: dict[str, float] = {}
     latency: dict[str, float] = {}
+    reading: asyncio.Future[None] | None = None
+    id_prefix = f"bench-lat-{rate}"
 
     async def read() -> None:
         while True:
@@ -369,7 +376,7 @@ async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
         reader.assign(partitions)
         await reader.seek_to_end(*partitions)
         reading = asyncio.ensure_future(read())
-        orders = order_events(_scenario(1), int(rate * seconds), f"bench-lat-{rate}",
+        orders = order_events(_scenario(1), int(rate * seconds), id_prefix,
                               random.Random(f"latency:{rate}"))
         headers = [("content-type", CONTENT_TYPE.encode())]
         started = time.monotonic()
@@ -377,7 +384,7 @@ async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
             due = started + n / rate
             if due > time.monotonic():
                 await asyncio.sleep(due - time.monotonic())
-            sent_at[f"bench-lat-{rate}-{n:08d}"] = time.time()
+            sent_at[_order_id(id_prefix, n)] = time.time()
             await producer.send(topic_name(topic, prefix), value=value, key=key.encode(),
                                 headers=headers)
         await producer.flush()
@@ -385,11 +392,12 @@ async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
         deadline = time.monotonic() + wait
         while len(latency) < len(sent_at) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        reading.cancel()
         ms = [1000 * v for v in latency.values()]
         return Latency(rate, len(sent_at), took, len(latency), _percentile(ms, 50),
                        _percentile(ms, 95), _percentile(ms, 99))
     finally:
+        if reading is not None:
+            reading.cancel()
         await producer.stop()
         await reader.stop()
 

@@ -292,15 +292,15 @@ class Scenario:
         pre_total = min(0.55 * target * len(before) / max(1, len(days)), room)
         before = before[:max(0, int(pre_total // pack))]
         pre = self._spread(int(pre_total // pack) * pack, before, pack, rng)
-        pre_total = sum(quantity for _, quantity in pre)
-        lump = _pack_up(q1_target - q1_total - pre_total, pack) + pack
+        pre_sum = sum(quantity for _, quantity in pre)
+        lump = _pack_up(q1_target - q1_total - pre_sum, pack) + pack
         # Q2 makes up Q1's gap as well, so the year still reaches the agreed quantity.
         gap = max(0, q1_target - q1_total)
-        rest = _pack_round(target * m + gap, pack) - pre_total - lump
+        rest = _pack_round(target * m + gap, pack) - pre_sum - lump
         if not after:
             lump += max(0, rest)
         post = self._spread(max(pack, rest), after, pack, rng)
-        assert q1_total + pre_total < q1_target <= q1_total + pre_total + lump
+        assert q1_total + pre_sum < q1_target <= q1_total + pre_sum + lump
         return [*pre, (lump_day, lump), *post]
 
     def _plan_non_winning(self, a: Agreement, plan: list[tuple[date, int]]) -> None:
