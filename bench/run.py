@@ -7,12 +7,18 @@
    institutions) sends its reference data (institutions, products, agreements) and then
    --orders `vbp.order.placed` events over the year's agreements (round robin, quantities in
    whole packs, days spread over the year), acks=all, batched.
-4. Baseline: bench.baseline in its own process, a bare aiokafka consumer (no group, every
-   partition assigned, from the beginning) decoding each order with runtime.codec.decode.
-5. Each service (this slice: quota) started as `python -m services.<name>` after the load is on
-   the topic; timed from its spawn until its group's committed offsets on vbp.orders reach the
-   end offsets (polled every 0.5 s; faust commits every few seconds, so short runs overstate
-   the time). CPU from /proc/<pid>/stat, peak RSS from VmHWM, read when it has caught up.
+4. Baselines: bench.baseline in its own process, a bare aiokafka consumer (no group, every
+   partition assigned, from the beginning) decoding each order with runtime.codec.decode; then
+   Kafka's own ConsumerPerformance on the orders and ProducerPerformance writing as many of the
+   same messages (bench.kafka_tools).
+5. Ceilings and services, each started as a module after the load is on the topic: faust with a
+   decode-only agent (bench.bare_faust), the runtime with a no-op handler (bench.noop), then
+   each service (this slice: quota, `python -m services.quota`), again per --variant and with
+   each --workers count above 1 (scale-out: workers in one group, VBP_WORKER_ID 1..N). Timed
+   from the spawn until the group's committed offsets on vbp.orders reach the end offsets
+   (polled every 0.5 s; faust commits every few seconds, so short runs overstate the time).
+   CPU from /proc/<pid>/stat, peak RSS from VmHWM, read when it has caught up, summed over
+   the workers.
 6. End to end (--rates): the first service, caught up, gets new orders at each fixed rate for
    --rate-seconds; latency from each order's send to the production of the first
    vbp.quota.progress naming it, p50/p95/p99; it stops at the first rate not kept up with.
@@ -41,19 +47,21 @@ from importlib import metadata
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from bench.kafka_tools import consumer_perf, producer_perf
 from deploy import broker
 from runtime.codec import CONTENT_TYPE
 from runtime.topics import ensure_topics
-from schemas.envelope import new_event
+from schemas.envelope import CloudEvent, new_event
 from schemas.topics import TOPICS, key_of, topic_name
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 BENCH_PORT = 29492
 ORDERS = "vbp.orders"
+KAFKA_PERF_TOPIC = "bench.kafka-perf"  # ProducerPerformance's, beside the contract's topics
 
 
 @dataclass
@@ -126,7 +134,31 @@ def order_events(scenario, orders: int, id_prefix: str, rng: random.Random):
         yield ORDERS, key, event.to_json_bytes()
 
 
-async def produce(bootstrap: str, prefix: str, orders: int) -> int:
+def agreement_events(scenario, count: int):
+    """(topic, key, value) of the scenario's institutions and products, then `count` agreements
+    made from its own: each of its products agreed in turn by synthetic institutions
+    (H9..., count / products of them), so the codes, prices and periods are the registry's."""
+    templates: dict[str, CloudEvent] = {}
+    for item in scenario.reference():
+        if item.event.type == "vbp.agreement.signed":
+            templates.setdefault(item.event.data.product_code, item.event)
+        else:
+            yield item.topic, item.key, item.event.to_json_bytes()
+    products = sorted(templates)
+    for n in range(count):
+        template = templates[products[n % len(products)]]
+        data = {**template.data.model_dump(mode="json"),
+                "agreement_id": f"AGR-BENCH-{n:07d}",
+                "institution_id": f"H9{n // len(products):010d}"}
+        event = new_event("vbp.agreement.signed", data, id=f"agr-bench-{n}",
+                          source=template.source, time=template.time,
+                          province=template.province)
+        key = key_of(event)
+        yield "vbp.ref.agreements", key, event.model_copy(update={"subject": key}).to_json_bytes()
+
+
+async def produce(bootstrap: str, prefix: str, items) -> int:
+    """Send (topic, key, value) items under `prefix`; how many."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
                                 max_batch_size=512 * 1024, enable_idempotence=True)
     await producer.start()
@@ -134,7 +166,7 @@ async def produce(bootstrap: str, prefix: str, orders: int) -> int:
     pending = []
     sent = 0
     try:
-        for topic, key, value in load_events(orders):
+        for topic, key, value in items:
             pending.append(await producer.send(topic_name(topic, prefix), value=value,
                                                key=key.encode(), headers=headers))
             sent += 1
@@ -236,58 +268,77 @@ def hottest(folded: Path, top: int = 12) -> list[tuple[str, float, float]]:
             for f in by_self + ours[:top]]
 
 
+# What bench.run measures as a service: its name (group, web port variable), row name and module.
+SERVICES = {"quota": ("service quota", "services.quota")}
+CEILINGS = {"bare_faust": ("bare faust agent + decode", "bench.bare_faust"),
+            "noop": ("runtime, no-op handler", "bench.noop")}
+
+
 async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workdir: Path,
                       timeout: float, profile: Path | None = None,
                       variant: tuple[str, dict[str, str]] = ("", {}),
-                      rates: list[int] | None = None, rate_seconds: float = 20.0) -> Row:
-    """`profile`: sample the service with py-spy into this file. `variant`: a label and the
-    environment that sets it apart (--variant), e.g. a setting before a change. `rates`: once
-    caught up, measure end-to-end latency at each of these input rates, up to the first it
-    does not keep up with."""
+                      rates: list[int] | None = None, rate_seconds: float = 20.0,
+                      workers: int = 1, until: list[tuple[str, int]] | None = None) -> Row:
+    """`profile`: sample the (first) worker with py-spy into this file. `variant`: a label and
+    the environment that sets it apart (--variant), e.g. a setting before a change. `rates`:
+    once caught up, measure end-to-end latency at each of these input rates, up to the first it
+    does not keep up with. `workers`: processes in the service's group, each with its own
+    VBP_WORKER_ID; their CPU and peak RSS are summed. `until`: the (topic, partitions) whose
+    committed offsets must reach their ends (default: the orders topic); `orders` is then the
+    number of events they hold."""
     label, variant_env = variant
-    row_name = f"service {name}" + (f" ({label})" if label else "")
+    title, module = {**SERVICES, **CEILINGS}[name]
+    if workers > 1:
+        label = ", ".join(filter(None, [label, f"{workers} workers"]))
+    row_name = title + (f" ({label})" if label else "")
     run_id = f"{name}{_slug(label)}"  # its group, log and state apart from other variants
-    topic = topic_name(ORDERS, prefix)
-    partitions = [TopicPartition(topic, p) for p in range(TOPICS[ORDERS].partitions)]
     group = f"{prefix}vbp-{run_id}"
+    partitions = [TopicPartition(topic, p) for topic, count in
+                  until or [(topic_name(ORDERS, prefix), TOPICS[ORDERS].partitions)]
+                  for p in range(count)]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False)
     await admin.start()
     await consumer.start()
-    log_path = workdir / f"{run_id}.log"
-    env = {**os.environ, "VBP_KAFKA_BOOTSTRAP": bootstrap, "VBP_TOPIC_PREFIX": prefix,
-           f"VBP_{name.upper()}_WEB_PORT": str(_free_port()),
-           "VBP_DATA_DIR": str(workdir / f"{run_id}-state"),
-           # each run is a group of its own, read from offset zero
-           "VBP_APP_ID": group, **variant_env}
-    process = None
+    logs = [workdir / f"{run_id}-{n}.log" for n in range(1, workers + 1)]
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        with open(log_path, "ab") as log:
-            started = time.monotonic()
-            process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO,
-                                       env=env, stdout=log, stderr=subprocess.STDOUT)
+        started = time.monotonic()
+        for n, log_path in enumerate(logs, start=1):
+            env = {**os.environ, "VBP_KAFKA_BOOTSTRAP": bootstrap, "VBP_TOPIC_PREFIX": prefix,
+                   f"VBP_{name.upper()}_WEB_PORT": str(_free_port()),
+                   "VBP_DATA_DIR": str(workdir / f"{run_id}-{n}-state"),
+                   # each run is a group of its own, read from offset zero
+                   "VBP_APP_ID": group, "VBP_WORKER_ID": str(n), **variant_env}
+            with open(log_path, "ab") as log:
+                processes.append(subprocess.Popen([sys.executable, "-m", module], cwd=REPO,
+                                                  env=env, stdout=log, stderr=subprocess.STDOUT))
         if profile is not None:
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
-                                    "--pid", str(process.pid), "--rate", "100", "--function",
-                                    "--nonblocking", "--format", "raw", "--output", str(profile)],
+                                    "--pid", str(processes[0].pid), "--rate", "100",
+                                    "--function", "--nonblocking", "--format", "raw",
+                                    "--output", str(profile)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ready_at = None
         while True:
             await asyncio.sleep(0.5)
             now = time.monotonic()
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited {process.returncode}:\n"
-                                   f"{log_path.read_text(errors='replace')[-4000:]}")
-            if ready_at is None and "Ready" in log_path.read_text(errors="replace"):
+            for process, log_path in zip(processes, logs):
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited {process.returncode}:\n"
+                                       f"{log_path.read_text(errors='replace')[-4000:]}")
+            if ready_at is None and all("Ready" in log_path.read_text(errors="replace")
+                                        for log_path in logs):
                 ready_at = now
-            if await _lag(admin, consumer, group, partitions) == 0:
+            # once ready: the service creates its own topics (the relay's) before that
+            if ready_at is not None and await _lag(admin, consumer, group, partitions) == 0:
                 break
             if now - started > timeout:
-                raise TimeoutError(f"{name} not caught up after {timeout}s; log {log_path}")
+                raise TimeoutError(f"{name} not caught up after {timeout}s; logs {logs}")
         seconds = time.monotonic() - started
-        cpu = _proc_cpu_seconds(process.pid)
-        peak = _proc_peak_rss_kb(process.pid)
+        cpu = sum(_proc_cpu_seconds(p.pid) for p in processes)
+        peak = sum(_proc_peak_rss_kb(p.pid) for p in processes)
         hot = None
         if profile is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on the way out
@@ -304,8 +355,10 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
         return Row(row_name, orders, seconds, cpu, peak,
                    (ready_at - started) if ready_at else None, hot, latencies or None)
     finally:
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
             try:
                 process.wait(60)
             except subprocess.TimeoutExpired:
@@ -483,8 +536,15 @@ def row_sections(rows: list[Row]) -> list[str]:
 
 
 def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str,
-           produced: int, produce_seconds: float, stamp: str) -> str:
+           produced: int, produce_seconds: float, stamp: str, memory: list[Row]) -> str:
     info = machine()
+    memory_section = ["## Memory against agreements", "",
+                      "Quota alone with only reference data: the simulator's institutions and "
+                      "products and N agreements made from its own (synthetic institutions), "
+                      "each on a topic prefix of its own, read until its group has committed "
+                      "them and its relay's copy of each for every state partition (so the "
+                      "seconds cover N x (1 + partitions) messages). Peak RSS when done.", "",
+                      memory_table(memory), ""] if memory else []
     return "\n".join([
         f"# VBP Monitor bench, {stamp}",
         "",
@@ -493,13 +553,19 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
         f"produced in {produce_seconds:.1f} s (not measured); topic prefix `{prefix}`; "
         f"broker {'given: ' + args.bootstrap if args.bootstrap else 'the project one'}.",
         "",
-        "Each row runs from offset zero until every order is read: the baseline decodes them "
-        "with `runtime.codec.decode`; a service is timed from its spawn (startup and faust's "
-        "commit interval included) until its group's committed offsets reach the end offsets.",
+        "Each row runs from offset zero until every order is read. The baseline (ratio 1) "
+        "decodes them with `runtime.codec.decode` in a bare aiokafka consumer. Kafka's "
+        "ConsumerPerformance reads the same orders (its fetch time), its ProducerPerformance "
+        "writes as many of the same messages (acks=all): the broker's limit here. A faust "
+        "worker whose agent only decodes, and a runtime service whose handler does nothing, "
+        "are the ceilings of faust and of the runtime. A service (or ceiling) is timed from "
+        "its spawn (startup and faust's commit interval included) until its group's committed "
+        "offsets reach the end offsets; with N workers, their CPU and peak RSS are summed.",
         "",
         table(rows, baseline),
         "",
         *row_sections(rows),
+        *memory_section,
         "## Machine",
         "",
         *[f"- {k}: {v}" for k, v in info.items()],
@@ -513,10 +579,71 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
                           "p50_ms": round(x.p50, 1), "p95_ms": round(x.p95, 1),
                           "p99_ms": round(x.p99, 1), "kept_up": x.kept_up}
                          for x in r.latency or []]} for r in rows],
+            "memory": [{"agreements": r.events, "seconds": round(r.seconds, 3),
+                        "peak_rss_kb": r.peak_rss_kb} for r in memory],
             "machine": info}, indent=1, ensure_ascii=False),
         "```",
         "",
     ])
+
+
+async def memory_rows(bootstrap: str, counts: list[int], workdir: Path,
+                      timeout: float) -> list[Row]:
+    """Quota's peak memory with `counts` agreements each: a topic prefix of its own per count,
+    the agreements (agreement_events) read until its group has committed them and the copies
+    its relay made for every state partition."""
+    rows = []
+    for count in counts:
+        prefix = f"bench{uuid.uuid4().hex[:8]}."
+        await ensure_topics(bootstrap, prefix)
+        await produce(bootstrap, prefix, agreement_events(_scenario(1), count))
+        label = f"{count:,} agreements"
+        relay = f"{prefix}vbp-quota{_slug(label)}-reference"  # Service.on_reference's topic
+        rows.append(await run_service(
+            "quota", bootstrap, prefix, count, workdir, timeout, variant=(label, {}),
+            until=[(topic_name("vbp.ref.agreements", prefix),
+                    TOPICS["vbp.ref.agreements"].partitions),
+                   (relay, TOPICS[ORDERS].partitions)]))
+        print(f"bench: {rows[-1].name} peak RSS {rows[-1].peak_rss_kb / 1024:,.0f} MiB",
+              flush=True)
+    return rows
+
+
+def memory_table(rows: list[Row]) -> str:
+    """Peak RSS per agreement count, and per agreement beyond the smallest count."""
+    lines = ["| agreements | seconds | peak RSS MiB | KiB per further agreement |",
+             "|---:|---:|---:|---:|"]
+    for r in rows:
+        first = rows[0]
+        further = ((r.peak_rss_kb - first.peak_rss_kb) / (r.events - first.events)
+                   if r.events > first.events else None)
+        lines.append(f"| {r.events:,} | {r.seconds:.1f} | {r.peak_rss_kb / 1024:,.0f} | "
+                     f"{'-' if further is None else f'{further:.2f}'} |")
+    return "\n".join(lines)
+
+
+async def kafka_rows(bootstrap: str, prefix: str, orders: int) -> list[Row]:
+    """Kafka's perf tools: its consumer reading the loaded orders, its producer writing as many
+    of the same messages to a topic of their own (KAFKA_PERF_TOPIC, acks=all)."""
+    scratch = prefix + KAFKA_PERF_TOPIC
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(scratch, TOPICS[ORDERS].partitions, 1)])
+    finally:
+        await admin.close()
+    payloads = [value for _, _, value in order_events(_scenario(1), 1000, "bench-perf",
+                                                      random.Random("kafka-perf"))]
+    rows = []
+    for name, figures in (
+            ("Kafka ConsumerPerformance", consumer_perf(bootstrap, topic_name(ORDERS, prefix),
+                                                        orders, f"{prefix}kafka-perf")),
+            ("Kafka ProducerPerformance (acks=all)",
+             producer_perf(bootstrap, scratch, orders, payloads))):
+        rows.append(Row(name, int(figures["events"]), figures["seconds"],
+                        figures["cpu_seconds"], int(figures["peak_rss_kb"])))
+        print(f"bench: {name} {rows[-1].rate:,.0f} events/s", flush=True)
+    return rows
 
 
 async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
@@ -525,24 +652,32 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
     print(f"bench: topics under {prefix} on {bootstrap}; producing {args.orders:,} orders",
           flush=True)
     t0 = time.monotonic()
-    produced = await produce(bootstrap, prefix, args.orders)
+    produced = await produce(bootstrap, prefix, load_events(args.orders))
     produce_seconds = time.monotonic() - t0
     print(f"bench: {produced:,} messages produced in {produce_seconds:.1f} s", flush=True)
     baseline = run_baseline(bootstrap, prefix, args.orders, args.timeout)
     print(f"bench: baseline {baseline.rate:,.0f} events/s", flush=True)
-    rows = [baseline]
+    rows = [baseline, *await kafka_rows(bootstrap, prefix, args.orders)]
     workdir = Path(tempfile.mkdtemp(prefix="vbp-bench-"))
     try:
+        for name in CEILINGS:
+            rows.append(await run_service(name, bootstrap, prefix, args.orders, workdir,
+                                          args.timeout))
+            print(f"bench: {rows[-1].name} {rows[-1].rate:,.0f} events/s", flush=True)
         for name in args.services:
-            for variant in [("", {}), *args.variant]:
-                profile = (workdir / f"{name}{_slug(variant[0])}.folded" if args.profile
-                           else None)
+            runs = [(variant, 1) for variant in [("", {}), *args.variant]]
+            runs += [(("", {}), n) for n in args.workers if n > 1]
+            for variant, workers in runs:
+                first = not variant[0] and workers == 1
+                profile = (workdir / f"{name}{_slug(variant[0])}.folded"
+                           if args.profile and workers == 1 else None)
                 row = await run_service(name, bootstrap, prefix, args.orders, workdir,
                                         args.timeout, profile, variant,
-                                        args.rates if not variant[0] else None,
-                                        args.rate_seconds)
+                                        args.rates if first else None, args.rate_seconds,
+                                        workers)
                 print(f"bench: {row.name} {row.rate:,.0f} events/s", flush=True)
                 rows.append(row)
+        memory = await memory_rows(bootstrap, sorted(args.agreements), workdir, args.timeout)
     except BaseException:
         print(f"bench: service logs kept in {workdir}", file=sys.stderr)
         raise
@@ -551,7 +686,7 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
     for folded in workdir.glob("*.folded"):  # for flame graph tools (speedscope, inferno)
         shutil.copy(folded, args.results / f"{stamp}-{folded.name}")
     shutil.rmtree(workdir, ignore_errors=True)
-    text = report(rows, baseline, args, prefix, produced, produce_seconds, stamp)
+    text = report(rows, baseline, args, prefix, produced, produce_seconds, stamp, memory)
     path = args.results / f"{stamp}.md"
     path.write_text(text, encoding="utf-8")
     print()
@@ -559,6 +694,8 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
     for r in rows:
         if r.latency:
             print(f"\n{r.name}, end to end:\n{latency_table(r.latency)}")
+    if memory:
+        print(f"\nquota, memory against agreements:\n{memory_table(memory)}")
     print(f"\nbench: written {path}")
     return path
 
@@ -570,7 +707,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--bootstrap", help="use this broker; default: start the project's on "
                                             f"port {BENCH_PORT} and stop it after")
     parser.add_argument("--results", type=Path, default=RESULTS, help="report directory")
-    parser.add_argument("--services", nargs="+", default=["quota"], choices=["quota"],
+    parser.add_argument("--services", nargs="+", default=["quota"], choices=sorted(SERVICES),
                         help="services to measure (this slice: quota)")
     parser.add_argument("--variant", type=_variant, action="append", default=[],
                         metavar="LABEL:VAR=VALUE[,VAR=VALUE]",
@@ -581,6 +718,14 @@ def main(argv: list[str] | None = None) -> Path:
                         help="end-to-end latency at these orders/s once caught up (200,1000,5000)")
     parser.add_argument("--rate-seconds", type=float, default=20.0,
                         help="how long each rate is held (20)")
+    parser.add_argument("--workers", type=lambda t: [int(n) for n in t.split(",")],
+                        default=[1, 2],
+                        help="scale-out: measure each service again with this many workers in "
+                             "its group (1,2)")
+    parser.add_argument("--agreements", type=lambda t: [int(n) for n in t.split(",") if n],
+                        default=[10_000, 100_000],
+                        help="quota's memory with this many agreements each (10000,100000; "
+                             "'' for none)")
     parser.add_argument("--profile", action="store_true",
                         help="sample each service with py-spy and report its hottest frames")
     parser.add_argument("--timeout", type=float, default=1800.0,

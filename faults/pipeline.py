@@ -25,9 +25,12 @@ from schemas.topics import topic_name
 from sim.config import SimConfig
 from sim.player import play
 from sim.scenario import Emitted, Scenario
+from services.alerts.receivers import NOTIFICATION_HEADER
 from tests.harness import ServiceProcess, read_to_end
+from tests.receiver import Receiver
 
-SERVICES = ("quota", "supply", "settlement")
+RULE_SERVICES = ("quota", "supply", "settlement")  # the ones whose workers the suite kills
+SERVICES = (*RULE_SERVICES, "alerts")
 DECISIONS = ("vbp.warnings", "vbp.escalations", "vbp.decisions")
 LATEST = ("vbp.quota.progress", "vbp.quota.summaries")  # compacted: the latest value per key
 # Progress is published with the pace (序时进度) as of its cause's day; whether an agreement's
@@ -53,6 +56,9 @@ class Snapshot:
     outputs: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     latest: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     views: dict[str, Any] = field(default_factory=dict)
+    # alert id -> the notification ids the regulators' receiver accepted it under (a retry of
+    # one notification keeps its id; two ids would be the alert sent twice)
+    notified: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def decisions(self) -> int:
@@ -68,6 +74,15 @@ class Deployment:
         self.prefix = f"f{uuid.uuid4().hex[:10]}."
         self.workdir = workdir
         self.names = names
+        self.receiver: Receiver | None = None
+        if "alerts" in names:  # every alert to one webhook, each in a notification of its own
+            self.receiver = Receiver(kind="webhook", secret="faults")
+            workdir.mkdir(parents=True, exist_ok=True)
+            routes = workdir / "routes.toml"
+            routes.write_text(f'[[receivers]]\nname = "regulator"\nkind = "webhook"\n'
+                              f'url = "{self.receiver.url}"\nsecret = "faults"\n'
+                              f'[route]\nreceivers = ["regulator"]\n', encoding="utf-8")
+            env = {"VBP_ALERTS_ROUTES": str(routes), "VBP_ALERTS_TICK_SECONDS": "0.2", **env}
         self.env = env
         self.workers: dict[str, ServiceProcess] = {
             name: self.worker(name) for name in names}
@@ -97,6 +112,31 @@ class Deployment:
         for worker in self.workers.values():
             if worker.process is not None and worker.process.poll() is None:
                 worker.stop()
+        if self.receiver is not None:
+            self.receiver.close()
+
+    def notified(self) -> dict[str, set[str]]:
+        """Alert id -> notification ids the receiver accepted it under."""
+        found: dict[str, set[str]] = {}
+        assert self.receiver is not None
+        for entry in self.receiver.accepted():
+            for alert in entry["body"]["alerts"]:
+                found.setdefault(alert["id"], set()).add(entry["headers"][NOTIFICATION_HEADER])
+        return found
+
+    async def all_notified(self, alert_ids: set[str], timeout: float = 120.0) -> None:
+        """Wait until the receiver has every alert of `alert_ids` (the decisions on the broker),
+        and then 2 s without a new request; a run that never notifies some alert shows them as
+        missing against the reference after `timeout`."""
+        deadline = time.monotonic() + timeout
+        assert self.receiver is not None
+        while time.monotonic() < deadline and not alert_ids <= self.notified().keys():
+            await asyncio.sleep(0.5)
+        while time.monotonic() < deadline:
+            before = len(self.receiver.requests)
+            await asyncio.sleep(2.0)
+            if len(self.receiver.requests) == before:
+                break
 
     async def lag(self) -> int:
         """Records not yet committed by the services' groups on everything they read (-1:
@@ -160,6 +200,10 @@ class Deployment:
                     if name not in AS_OF_FIELDS}
                 for record in await read_to_end(self.bootstrap, topic_name(base, self.prefix))}
         found.views = self._views(institutions)
+        if self.receiver is not None:
+            await self.all_notified({alert for base in DECISIONS
+                                     for alert in found.outputs[base]})
+            found.notified = self.notified()
         return found
 
     def _views(self, institutions: list[str]) -> dict[str, Any]:
@@ -210,6 +254,13 @@ def compare(reference: Snapshot, run: Snapshot, *, late: bool = False) -> list[s
         if not late and run.views.get(view) != answer:
             differences.append(f"{view}: {_brief(run.views.get(view))} != reference "
                                f"{_brief(answer)}")
+    if not late:
+        differences += [f"notification: alert {i} not notified"
+                        for i in sorted(reference.notified.keys() - run.notified.keys())]
+        differences += [f"notification: alert {i} notified, not in the reference"
+                        for i in sorted(run.notified.keys() - reference.notified.keys())]
+    differences += [f"notification: alert {i} sent twice (notifications {sorted(ids)})"
+                    for i, ids in sorted(run.notified.items()) if len(ids) > 1]
     return differences
 
 

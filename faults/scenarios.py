@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy import broker
-from faults.pipeline import Deployment, Snapshot, compare, twice
+from faults.pipeline import RULE_SERVICES, Deployment, Snapshot, compare, twice
 from faults.report import Outcome
 from sim.scenario import Emitted
 
@@ -62,17 +62,18 @@ async def reference(bootstrap: str, workdir: Path, events: list[Emitted],
 
 
 async def crashes(bootstrap: str, workdir: Path, given: Input, kills: int = 20,
+                  victims: tuple[str, ...] = RULE_SERVICES,
                   seed: int = 7) -> Outcome:
-    """SIGKILL a random worker every few seconds while events flow; a quarter of the time kill
-    it again while it starts and recovers its tables. Faust commits every 2.8 s, so most kills
-    land between processing an event and committing it."""
+    """SIGKILL a random worker of `victims` every few seconds while events flow; a quarter of
+    the time kill it again while it starts and recovers its tables. Faust commits every 2.8 s,
+    so most kills land between processing an event and committing it."""
     started = time.monotonic()
     rng = random.Random(seed)
     d = await _deployed(bootstrap, workdir / "crashes", given.events)
     done = while_starting = 0
     while done < kills:
         await asyncio.sleep(rng.uniform(2.0, 8.0))
-        worker = d.workers[rng.choice(d.names)]
+        worker = d.workers[rng.choice(victims)]
         worker.stop(signal.SIGKILL)
         worker.spawn()
         done += 1
@@ -130,7 +131,7 @@ async def broker_restart(bootstrap: str, port: int, workdir: Path, given: Input,
     await asyncio.sleep(5)
     broker.single("start", port)
     await asyncio.sleep(rng.uniform(10.0, 20.0))
-    worker = d.workers[rng.choice(d.names)]
+    worker = d.workers[rng.choice(RULE_SERVICES)]
     worker.stop(signal.SIGKILL)
     broker.single("stop", port)
     worker.spawn()

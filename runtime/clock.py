@@ -111,6 +111,25 @@ class InputClock:
         """The service group's committed offset on `tp` (None: nothing committed)."""
         return await self._asking(lambda consumer: consumer.committed(tp))
 
+    async def first_record(self, tp: TopicPartition, offset: int,
+                           isolation_level: str = "read_uncommitted") -> int | None:
+        """The offset of the first record at or after `offset` a consumer is handed (None: none
+        came within a few seconds). A transaction marker occupies an offset but is never
+        handed over."""
+        async def look(_: AIOKafkaConsumer) -> int | None:
+            reader = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
+                                      enable_auto_commit=False, isolation_level=isolation_level)
+            await reader.start()
+            try:
+                reader.assign([tp])
+                reader.seek(tp, offset)
+                records = (await reader.getmany(tp, timeout_ms=5000, max_records=1)).get(tp)
+                return records[0].offset if records else None
+            finally:
+                await reader.stop()
+
+        return await self._asking(look)
+
     async def _asking(self, question: Callable[[AIOKafkaConsumer], Awaitable[T]]) -> T:
         """The broker's answer, asked again until it gives one."""
         async def ask() -> T:

@@ -20,6 +20,7 @@ import faust
 from aiokafka import TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
 from faust.types.tuples import FutureMessage
@@ -36,18 +37,29 @@ from schemas.envelope import CloudEvent, new_event
 from schemas.topics import TOPICS
 
 log = logging.getLogger(__name__)
+STALL_SECONDS = 30.0  # an event in processing this long is reported (Service._report_stalls)
 
 _buffer_put = ProducerBuffer.put
 _buffer_send = ProducerBuffer._send_pending
 _handle_attached = FaustConsumer._handle_attached
+_fetch_records = AIOKafkaConsumerThread._fetch_records
+_new_offset = FaustConsumer._new_offset
+_add_gap = FaustConsumer._add_gap
 
 
-@dataclass
+@dataclass(eq=False)
 class _EventScope:
     """The event an agent is processing: set when it is done, and the outputs it sent."""
 
     done: asyncio.Event
     outputs: list[asyncio.Future[Any]]
+    label: str = ""  # topic[partition]@offset
+    started: float = 0.0  # loop time
+    waiting_for_inputs: bool = False  # a tick in InputClock.wait_for (which logs on its own)
+
+
+# Events being processed (Service._process), for the stall report (Service._report_stalls).
+_IN_FLIGHT: set[_EventScope] = set()
 
 
 _scope: ContextVar[_EventScope | None] = ContextVar("vbp_event_scope", default=None)
@@ -73,10 +85,12 @@ async def _send_after_outputs(self: ProducerBuffer, fut: FutureMessage) -> None:
     their outputs are acknowledged meanwhile."""
     scope = getattr(fut, "vbp_scope", None)
     if scope is not None:
+        self.__dict__["vbp_holding"] = scope  # for the stall report
         await scope.done.wait()
         pending = [output for output in scope.outputs if not output.done()]
         if pending:
             await asyncio.wait(pending)
+        self.__dict__["vbp_holding"] = None
     await _buffer_send(self, fut)
 
 
@@ -115,9 +129,67 @@ async def _table_writes_then_handle_attached(self: FaustConsumer, commit_offsets
 # there until the partitions are revoked; whoever gets a partition next reads it from there.
 _GIVEN_UP: dict[TopicPartition, int] = {}
 
+
+async def _fetch_active_only(self: AIOKafkaConsumerThread, consumer: Any, active_partitions: Any,
+                             timeout: float | None = None, max_records: int | None = None) -> Any:
+    """faust hands aiokafka's thread its live set of active partitions. Emptied meanwhile (the
+    recovery pausing the changelogs while the inputs are paused), aiokafka reads an empty set as
+    "every partition" and hands over the records of paused ones, which faust then drops."""
+    active = set(active_partitions)
+    if not active:
+        return {}
+    return await _fetch_records(self, consumer, active, timeout=timeout, max_records=max_records)
+
+
+# Topics whose records compaction removes: gaps between their offsets are real.
+_COMPACTED = tuple(base for base, topic in TOPICS.items() if topic.compacted)
+
+
+async def _gap_only_where_records_can_be_gone(self: FaustConsumer, tp: Any, offset_from: int,
+                                              offset_to: int) -> None:
+    """faust takes a jump between the offsets it delivers for offsets without records and counts
+    them as acknowledged. On a compacted topic that may be so; on the others the records exist,
+    faust's fetch loop dropped them, Service._in_sequence reads them again, and a commit over
+    them first would lose them in a crash. The gaps it proves empty it adds itself."""
+    if tp.topic.endswith(_COMPACTED):
+        await _add_gap(self, tp, offset_from, offset_to)
+
+
+def _new_offset_in_order(self: FaustConsumer, tp: Any) -> int | None:
+    """faust's commit point for `tp`, from the offsets acknowledged since its last commit: the
+    end of the first run of consecutive ones. Here each offset counts once (a record read again
+    after a seek back is acknowledged again, and faust's run ends at the repeat: seen, commits
+    creeping one offset at a time for a quarter of an hour after a rebalance), offsets already
+    committed are left out, and nothing is committed while the record at the committed offset
+    itself is missing (faust lets one missing record through)."""
+    acked, gap = self._acked[tp], self._gap[tp]
+    if acked and gap:
+        for interval in gap.overlap(0, max(acked) + 1):
+            acked.extend(range(interval.begin, interval.end))
+        gap.chop(0, max(acked) + 1)
+    committed = self._committed_offset[tp]
+    counted = sorted({offset for offset in acked if committed is None or offset >= committed})
+    acked[:] = counted
+    self._acked_index[tp].intersection_update(counted)
+    if committed is not None and counted and counted[0] > committed:
+        return None
+    return _new_offset(self, tp)
+
+
+def _not_acknowledged(consumer: FaustConsumer, message: Any) -> None:
+    """Keep faust from counting `message` as processed when its agent moves on: a record sent
+    back to be read again after the records before it (Service._in_sequence) would otherwise
+    let a commit cover it before it is processed."""
+    message.acked = True  # faust's own flag: its ack() then leaves the offset out
+    consumer._unacked_messages.discard(message)
+
+
 ProducerBuffer.put = _tracked_put  # type: ignore[method-assign]
 ProducerBuffer._send_pending = _send_after_outputs  # type: ignore[method-assign]
 FaustConsumer._handle_attached = _table_writes_then_handle_attached  # type: ignore[method-assign]
+AIOKafkaConsumerThread._fetch_records = _fetch_active_only  # type: ignore[method-assign]
+FaustConsumer._add_gap = _gap_only_where_records_can_be_gone  # type: ignore[method-assign]
+FaustConsumer._new_offset = _new_offset_in_order  # type: ignore[method-assign]
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
 PartitionHandler = Callable[[CloudEvent, int], Awaitable[None]]
@@ -222,10 +294,59 @@ class Service:
         self._rewound_to: dict[TopicPartition, tuple[int, int]] = {}  # (expected, first seen)
         self._reseeking: dict[TopicPartition, asyncio.Future[None]] = {}  # _seek_until_read
         self.app.on_partitions_revoked.connect(self._forget_positions)
+        self._last_processed = 0.0  # loop time of the last event processed
+        self.app.timer(STALL_SECONDS)(self._report_stalls)
         self.api = ApiDocument(f"VBP Monitor {settings.service} service")
         self.route("/health")(self._health)
         self.route("/openapi.json", summary="This document: the service's OpenAPI 3.1")(
             self.api.serve)
+
+    async def _report_stalls(self) -> None:
+        """Log what holds the worker up, every STALL_SECONDS while it lasts: an event in
+        processing (or a table write waiting for its event) for longer; input waiting while
+        nothing has been processed for as long; what was processed that long ago and is still
+        not committed (faust's acknowledged offsets and gaps); and what faust fetches. Silent
+        while all flows."""
+        now = asyncio.get_running_loop().time()
+        slow = sorted(((now - scope.started, scope) for scope in _IN_FLIGHT
+                       if now - scope.started > STALL_SECONDS
+                       and not scope.waiting_for_inputs), key=lambda pair: -pair[0])
+        buffer = self.app.producer.buffer
+        holding = buffer.__dict__.get("vbp_holding")
+        consumer = self.app.consumer
+        idle = now - self._last_processed > STALL_SECONDS
+        behind = {f"{tp.topic}[{tp.partition}]": (position, consumer.highwater(tp))
+                  for tp, position in self._next_offset.items()
+                  if idle and (consumer.highwater(tp) or 0) > position}
+        # processed, but faust's commit does not get there (it commits every few seconds)
+        uncommitted = {f"{tp.topic}[{tp.partition}]": (
+            consumer._committed_offset.get(tp), position, sorted(consumer._acked.get(tp, ()))[:5],
+            [(i.begin, i.end) for i in sorted(consumer._gap.get(tp, ()))][:5],
+            _GIVEN_UP.get(tp)) for tp, position in self._next_offset.items()
+            if idle and (consumer._committed_offset.get(tp) or 0) < position}
+        if not slow and not behind and not uncommitted and (
+                holding is None or now - holding.started < STALL_SECONDS):
+            return
+        if behind:
+            log.warning("stalled: nothing processed for %.0f s; behind (next, highwater): %s",
+                        now - self._last_processed, behind)
+        if uncommitted:
+            log.warning("stalled: processed, not committed (committed, next, first acked, "
+                        "first gaps, given up at): %s", uncommitted)
+        for age, scope in slow:
+            log.warning("stalled: %s in processing for %.0f s (%d outputs not acknowledged)",
+                        scope.label, age, sum(not o.done() for o in scope.outputs))
+        if holding is not None:
+            log.warning("stalled: %d table writes buffered behind one of %s (done %s, %d outputs "
+                        "not acknowledged); %d writes not acknowledged", buffer.size,
+                        holding.label, holding.done.is_set(),
+                        sum(not o.done() for o in holding.outputs),
+                        len(buffer.__dict__.get("vbp_unacked", ())))
+        log.warning("stalled: flow %s; paused %s; buffered %s; active %d of %d assigned",
+                    "active" if consumer.flow_active else "stopped",
+                    sorted(map(str, getattr(consumer, "_paused_partitions", ()))),
+                    sorted(map(str, getattr(consumer, "_buffered_partitions", ()))),
+                    len(consumer._get_active_partitions()), len(consumer.assignment()))
 
     async def _close_clock(self, app: Any, **kwargs: Any) -> None:
         for reseeking in list(self._reseeking.values()):
@@ -334,7 +455,13 @@ class Service:
             event = faust.current_event()
             assert event is not None
             headers = dict(event.message.headers or {})
+            scope = _scope.get()
+            if scope is not None:
+                scope.waiting_for_inputs = True
             await self.clock.wait_for(partition, int(headers[TICK_TIMESTAMP]))
+            if scope is not None:
+                scope.waiting_for_inputs = False
+                scope.started = asyncio.get_running_loop().time()
             await handler(tick, partition)
 
         partition_tick.__name__ = f"tick_{handler.__name__}"
@@ -413,9 +540,13 @@ class Service:
     ) -> None:
         message = event.message
         if not await self._in_sequence(message):
+            _not_acknowledged(self.app.consumer, message)
             return
-        scope = _EventScope(asyncio.Event(), [])
+        scope = _EventScope(asyncio.Event(), [],
+                            f"{message.topic}[{message.partition}]@{message.offset}",
+                            asyncio.get_running_loop().time())
         token = _scope.set(scope)
+        _IN_FLIGHT.add(scope)
         try:
             await self._decode_and_handle(event, allowed, seen, handler, open_topic)
         except Rebalancing as given_up:
@@ -426,6 +557,8 @@ class Service:
             return
         finally:
             scope.done.set()
+            _IN_FLIGHT.discard(scope)
+            self._last_processed = asyncio.get_running_loop().time()
             _scope.reset(token)
         # dead-lettered and duplicate messages count as processed for the tick clock
         self.clock.processed(message.topic, message.partition, message.offset)
@@ -468,11 +601,13 @@ class Service:
                             "again", message.topic, message.partition, expected,
                             message.offset - 1)
                 self._rewound_to[tp] = (expected, message.offset)
-            elif message.offset == rewound[1]:
-                # Read again from `expected`, the same record came first: nothing is there (a
-                # transaction marker, which no consumer sees); go on.
+            elif message.offset == rewound[1] and await self._nothing_between(
+                    tp, expected, message.offset):
+                # Read again from `expected`, the same record came first, and the broker has
+                # no record before it (a transaction marker, which no consumer sees): go on.
                 log.info("%s[%s]: no records at %s..%s", message.topic, message.partition,
                          expected, message.offset - 1)
+                await _add_gap(self.app.consumer, message.tp, expected, message.offset - 1)
                 self._next_offset[tp] = message.offset + 1
                 return True
             # Again for each record still in flight from before: faust's fetch loop moves its
@@ -484,6 +619,15 @@ class Service:
             return False
         self._next_offset[tp] = max(expected, message.offset + 1)
         return True
+
+    async def _nothing_between(self, tp: TopicPartition, start: int, end: int) -> bool:
+        """Whether the broker hands a consumer no record from `start` up to `end` (exclusive).
+        faust's fetch loop can drop the records read again after a seek, so the same record
+        coming first again is no proof (seen: three ticks passed over after a rebalance)."""
+        isolation = ("read_committed" if self.settings.processing_guarantee == "exactly_once"
+                     else "read_uncommitted")
+        first = await self.clock.first_record(tp, start, isolation)
+        return first is not None and first >= end
 
     async def _seek_until_read(self, faust_tp: Any, every: float = 2.0) -> None:
         """Seek again until the record sought comes. The fetch loop sets its read offset after

@@ -14,7 +14,8 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
     path = main(["--orders", "2000", "--bootstrap", kafka_bootstrap,
                  "--results", str(tmp_path), "--timeout", "300", "--profile",
                  "--variant", "worker 2:VBP_WORKER_ID=2",
-                 "--rates", "50", "--rate-seconds", "2"])
+                 "--rates", "50", "--rate-seconds", "2", "--workers", "1,2",
+                 "--agreements", "200,400"])
 
     assert path.parent == tmp_path and path.exists()
     text = path.read_text(encoding="utf-8")
@@ -28,12 +29,20 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
     assert all(0 <= float(own) <= float(inclusive) <= 100 for _, inclusive, own in frames)
     figures = json.loads(re.search(r"```json\n(.*?)\n```", text, re.S).group(1))
     rows = {row["name"]: row for row in figures["rows"]}
-    assert set(rows) == {"bare aiokafka + decode", "service quota", "service quota (worker 2)"}
+    assert set(rows) == {"bare aiokafka + decode", "Kafka ConsumerPerformance",
+                         "Kafka ProducerPerformance (acks=all)", "bare faust agent + decode",
+                         "runtime, no-op handler", "service quota", "service quota (worker 2)",
+                         "service quota (2 workers)"}
     for row in rows.values():
         assert row["events"] == 2000
         assert row["events_per_s"] > 0
         assert row["cpu_s_per_1000"] > 0
         assert row["peak_rss_kb"] > 0
+    assert rows["service quota (2 workers)"]["latency"] == []  # only the first run's
+    memory = figures["memory"]
+    assert [m["agreements"] for m in memory] == [200, 400]
+    assert all(m["peak_rss_kb"] > 0 and m["seconds"] > 0 for m in memory)
+    assert "## Memory against agreements" in text
     end_to_end = rows["service quota"]["latency"]
     assert [r["rate"] for r in end_to_end] == [50] and rows["service quota (worker 2)"][
         "latency"] == []

@@ -5,12 +5,14 @@ commit past a record it gave up (a tick waiting through a rebalance)."""
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from intervaltree import IntervalTree
 
 from runtime.service import Service
 from runtime.settings import Settings
@@ -30,12 +32,15 @@ class Message:
 class Consumer:
     def __init__(self) -> None:
         self.seeks: list[tuple[Any, int]] = []
+        self._committed_offset: dict[Any, int | None] = defaultdict(lambda: None)
+        self._gap: dict[Any, IntervalTree] = defaultdict(IntervalTree)
 
     async def seek_wait(self, partitions: dict[Any, int]) -> None:
         self.seeks.extend(partitions.items())
 
 
 COMMITTED = {0: 10, 1: 10, 2: 398}  # by partition
+FIRST_RECORD = {(0, 11): 12}  # (partition, offset): the broker's first record from there
 
 
 @pytest.fixture
@@ -47,7 +52,11 @@ def service(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Service:
     async def committed(tp: Any) -> int:
         return COMMITTED[tp.partition]
 
+    async def first_record(tp: Any, offset: int, isolation_level: str) -> int | None:
+        return FIRST_RECORD.get((tp.partition, offset), offset)
+
     monkeypatch.setattr(built.clock, "committed", committed)
+    monkeypatch.setattr(built.clock, "first_record", first_record)
     monkeypatch.setattr(type(built.app), "consumer", Consumer())
     return built
 
@@ -63,6 +72,47 @@ async def test_an_offset_with_no_record_is_passed_once_read_again(service: Servi
     accepted = [o for o in (10, 12, 12, 13)
                 if await service._in_sequence(Message("t.vbp.orders", 0, o))]
     assert accepted == [10, 12, 13]
+    # and faust may commit over it (the only gap it gets on this topic)
+    assert service.app.consumer._gap[("t.vbp.orders", 0)] == IntervalTree.from_tuples([(11, 12)])
+
+
+async def test_records_dropped_again_are_not_taken_for_an_empty_offset(
+        service: Service) -> None:
+    """The same record first again after the seek back, but the broker has the records before
+    it (faust's fetch loop dropped them again): seek again, never pass them over."""
+    accepted = [o for o in (10, 14, 14, 14, 11, 12, 13, 14)
+                if await service._in_sequence(Message("t.vbp.orders", 1, o))]
+    assert accepted == [10, 11, 12, 13, 14]
+    assert [offset for _, offset in service.app.consumer.seeks] == [11, 11, 11]
+    assert not service.app.consumer._gap[("t.vbp.orders", 1)]
+
+
+async def test_faust_keeps_gaps_only_on_compacted_topics() -> None:
+    """A jump in offsets on another topic is records faust dropped: counted as acknowledged,
+    a commit would pass them before they are read again, and a crash would lose them."""
+    from runtime import service as runtime_service
+
+    consumer = Consumer()
+    orders, agreements = ("t.vbp.orders", 1), ("t.vbp.ref.agreements", 0)
+    for tp in (orders, agreements):
+        await runtime_service._gap_only_where_records_can_be_gone(
+            consumer, TopicPartition(*tp), 20, 25)
+    assert consumer._gap[TopicPartition(*agreements)] == IntervalTree.from_tuples([(20, 26)])
+    assert not consumer._gap[TopicPartition(*orders)]
+
+
+def test_a_record_sent_back_is_not_counted_as_processed() -> None:
+    """faust acknowledges every record its agent moves past; one sent back to be read again
+    after the records before it must stay out of the commit."""
+    from runtime import service as runtime_service
+
+    class Record:
+        acked = False
+
+    message = Record()
+    consumer = SimpleNamespace(_unacked_messages={message})
+    runtime_service._not_acknowledged(consumer, message)
+    assert message.acked and not consumer._unacked_messages  # faust's ack() then skips it
 
 
 async def test_compacted_topics_have_gaps_and_are_not_checked(service: Service) -> None:
@@ -119,3 +169,45 @@ async def test_commits_stop_at_a_tick_given_up_for_a_rebalance_until_it_is_revok
     await service._forget_positions(service.app, {Message(ticks.topic, 2, 0)})
     await runtime_service._table_writes_then_handle_attached(consumer, {ticks: 9})
     assert committed[ticks] == 9
+
+
+def commit_state(acked: list[int], committed: int | None, gaps: list[tuple[int, int]] = ()
+                 ) -> tuple[SimpleNamespace, TopicPartition]:
+    tp = TopicPartition("t.vbp-settlement-ticks", 0)
+    return SimpleNamespace(_acked={tp: list(acked)}, _gap={tp: IntervalTree.from_tuples(gaps)},
+                           _committed_offset={tp: committed},
+                           _acked_index={tp: set(acked)}), tp
+
+
+def test_offsets_acknowledged_twice_commit_at_once() -> None:
+    """A record read again after a seek back is acknowledged again; faust's run of
+    consecutive offsets ends at the repeat (seen: commits creeping one offset at a time for a
+    quarter of an hour after a rebalance, acked [97, 97, 98, 98, 98, ...], committed 98)."""
+    from runtime import service as runtime_service
+
+    acked = [97, 97, 98, 98, 98, *range(99, 367), *range(150, 200)]
+    state, tp = commit_state(acked, 98)
+    assert runtime_service._new_offset(commit_state(acked, 98)[0], tp) == 98  # faust alone
+    assert runtime_service._new_offset_in_order(state, tp) == 367
+    assert state._acked[tp] == [] and not state._acked_index[tp]
+
+
+def test_nothing_is_committed_while_the_record_at_the_commit_is_missing() -> None:
+    """faust commits past one missing record at the head (min(acked) - committed > 1)."""
+    from runtime import service as runtime_service
+
+    state, tp = commit_state([41, 42, 43], 40)
+    assert runtime_service._new_offset(commit_state([41, 42, 43], 40)[0], tp) == 44
+    assert runtime_service._new_offset_in_order(state, tp) is None
+    state._acked[tp].append(40)
+    assert runtime_service._new_offset_in_order(state, tp) == 44
+
+
+def test_gaps_still_count_and_are_merged_once() -> None:
+    """A gap faust or the runtime proved (compaction, a transaction marker) counts as
+    acknowledged, also where the same offsets were acknowledged."""
+    from runtime import service as runtime_service
+
+    state, tp = commit_state([61, *range(62, 80), 300], 61, gaps=[(62, 300)])
+    assert runtime_service._new_offset_in_order(state, tp) == 301
+    assert not state._gap[tp]
