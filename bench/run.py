@@ -613,8 +613,8 @@ def memory_table(rows: list[Row]) -> str:
     """Peak RSS per agreement count, and per agreement beyond the smallest count."""
     lines = ["| agreements | seconds | peak RSS MiB | KiB per further agreement |",
              "|---:|---:|---:|---:|"]
+    first = rows[0]
     for r in rows:
-        first = rows[0]
         further = ((r.peak_rss_kb - first.peak_rss_kb) / (r.events - first.events)
                    if r.events > first.events else None)
         lines.append(f"| {r.events:,} | {r.seconds:.1f} | {r.peak_rss_kb / 1024:,.0f} | "

@@ -314,16 +314,20 @@ class Service:
         buffer = self.app.producer.buffer
         holding = buffer.__dict__.get("vbp_holding")
         consumer = self.app.consumer
-        idle = now - self._last_processed > STALL_SECONDS
-        behind = {f"{tp.topic}[{tp.partition}]": (position, consumer.highwater(tp))
-                  for tp, position in self._next_offset.items()
-                  if idle and (consumer.highwater(tp) or 0) > position}
-        # processed, but faust's commit does not get there (it commits every few seconds)
-        uncommitted = {f"{tp.topic}[{tp.partition}]": (
-            consumer._committed_offset.get(tp), position, sorted(consumer._acked.get(tp, ()))[:5],
-            [(i.begin, i.end) for i in sorted(consumer._gap.get(tp, ()))][:5],
-            _GIVEN_UP.get(tp)) for tp, position in self._next_offset.items()
-            if idle and (consumer._committed_offset.get(tp) or 0) < position}
+        behind: dict[str, tuple[int, int]] = {}
+        uncommitted: dict[str, tuple[Any, ...]] = {}
+        if now - self._last_processed > STALL_SECONDS:  # idle
+            for tp, position in self._next_offset.items():
+                name = f"{tp.topic}[{tp.partition}]"
+                highwater = consumer.highwater(tp) or 0
+                if highwater > position:
+                    behind[name] = (position, highwater)
+                committed = consumer._committed_offset.get(tp)
+                if (committed or 0) < position:  # faust commits every few seconds
+                    uncommitted[name] = (
+                        committed, position, sorted(consumer._acked.get(tp, ()))[:5],
+                        [(i.begin, i.end) for i in sorted(consumer._gap.get(tp, ()))][:5],
+                        _GIVEN_UP.get(tp))
         if not slow and not behind and not uncommitted and (
                 holding is None or now - holding.started < STALL_SECONDS):
             return
