@@ -22,7 +22,7 @@ from pathlib import Path
 
 from deploy import broker
 from faults import bad_input, http_abuse, report, scenarios
-from faults.pipeline import RULE_SERVICES, institution_ids, simulated_year
+from faults.pipeline import SERVICES, institution_ids, simulated_year
 from faults.report import Outcome
 
 PORT = 29592
@@ -41,10 +41,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="the simulated year's order scale (default 3.2, about 100k events; "
                              "--quick 0.3)")
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--crash", default=",".join(RULE_SERVICES),
-                        help="the services whose workers `crashes` kills (default "
-                             "quota,supply,settlement; with alerts too, supply's low-inventory "
-                             "evaluation differs: a known failure, see README)")
+    parser.add_argument("--crash", default=",".join(SERVICES),
+                        help="the services whose workers `crashes` kills (default all four: "
+                             "quota,supply,settlement,alerts)")
     parser.add_argument("--hostile", type=int, default=None, help="default 10,000 (--quick 2,000)")
     parser.add_argument("--examples", type=int, default=None,
                         help="schemathesis examples per operation (default 25, --quick 10)")

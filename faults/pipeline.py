@@ -29,7 +29,7 @@ from services.alerts.receivers import NOTIFICATION_HEADER
 from tests.harness import ServiceProcess, read_to_end
 from tests.receiver import Receiver
 
-RULE_SERVICES = ("quota", "supply", "settlement")  # the ones whose workers the suite kills
+RULE_SERVICES = ("quota", "supply", "settlement")  # the services that evaluate the rules
 SERVICES = (*RULE_SERVICES, "alerts")
 DECISIONS = ("vbp.warnings", "vbp.escalations", "vbp.decisions")
 LATEST = ("vbp.quota.progress", "vbp.quota.summaries")  # compacted: the latest value per key

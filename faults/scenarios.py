@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy import broker
-from faults.pipeline import RULE_SERVICES, Deployment, Snapshot, compare, twice
+from faults.pipeline import RULE_SERVICES, SERVICES, Deployment, Snapshot, compare, twice
 from faults.report import Outcome
 from sim.scenario import Emitted
 
@@ -62,7 +62,7 @@ async def reference(bootstrap: str, workdir: Path, events: list[Emitted],
 
 
 async def crashes(bootstrap: str, workdir: Path, given: Input, kills: int = 20,
-                  victims: tuple[str, ...] = RULE_SERVICES,
+                  victims: tuple[str, ...] = SERVICES,
                   seed: int = 7) -> Outcome:
     """SIGKILL a random worker of `victims` every few seconds while events flow; a quarter of
     the time kill it again while it starts and recovers its tables. Faust commits every 2.8 s,

@@ -195,6 +195,21 @@ Handler = Callable[[CloudEvent], Awaitable[None]]
 PartitionHandler = Callable[[CloudEvent, int], Awaitable[None]]
 
 TICK_TIMESTAMP = "vbp-tick-timestamp"  # broker timestamp of the tick, carried across the relay
+
+
+def broker_time(message: Any) -> int:
+    """A record's broker timestamp in ms (faust hands it over in seconds, as a float)."""
+    return round(message.timestamp * 1000)
+
+
+def input_time() -> int:
+    """The broker timestamp (ms) of the input record being processed: a tick stamped at T
+    comes after every input stamped at or before T (runtime/clock.py)."""
+    event = faust.current_event()
+    assert event is not None
+    return broker_time(event.message)
+
+
 # Stateful input topics share this partition count so their tables are co-partitioned.
 STATE_PARTITIONS = TOPICS["vbp.orders"].partitions
 # Kafka's default largest message (broker message.max.bytes, 1 MiB + 12); faust's producer
@@ -501,7 +516,7 @@ class Service:
         async def relay_copies(_: CloudEvent) -> None:
             event = faust.current_event()
             assert event is not None
-            stamp = [(TICK_TIMESTAMP, str(int(event.message.timestamp * 1000)).encode())]
+            stamp = [(TICK_TIMESTAMP, str(broker_time(event.message)).encode())]
             copies = [await relay.send(key=None, value=event.message.value, partition=partition,
                                        headers=stamp)
                       for partition in range(STATE_PARTITIONS)]

@@ -6,7 +6,7 @@ One worker owns every partition (see state.py).
 """
 from __future__ import annotations
 
-from runtime.service import Service
+from runtime.service import Service, input_time
 from schemas.envelope import CloudEvent
 from services.supply.evaluate import Evaluator
 from services.supply.intake import Intake
@@ -43,12 +43,12 @@ def build(service: Service) -> Supply:
     @service.consume("vbp.supply.reports", "vbp.supply.incidents")
     async def manufacturer_reports(event: CloudEvent) -> None:
         """Monthly reports, production stops and shortfall forecasts, keyed by manufacturer."""
-        await state.on_supply(event)
+        await state.on_supply(event, input_time())
 
     @service.consume("vbp.orders", "vbp.deliveries")
     async def demand(event: CloudEvent) -> None:
         """Orders and deliveries give demand and unfilled orders."""
-        await state.on_trade(event)
+        await state.on_trade(event, input_time())
 
     @service.consume("vbp.alliance.inbound")
     async def alliance_in(event: CloudEvent) -> None:

@@ -48,9 +48,9 @@ class Evaluator:
     async def on_tick(self, tick: CloudEvent, partition: int) -> None:
         if partition != 0:
             return
-        await self._inputs_of_every_partition()
+        horizon = await self._inputs_of_every_partition()
         as_of: date = tick.data.as_of
-        with self.state.frozen():
+        with self.state.frozen(horizon):
             await self.production_stops(as_of, tick)
             await self.unfilled_orders(as_of, tick)
             await self.low_inventory(tick)
@@ -60,13 +60,15 @@ class Evaluator:
             await self.distributor_limits(tick)
         self.evaluated["tick"] = {"as_of": as_of.isoformat()}
 
-    async def _inputs_of_every_partition(self) -> None:
-        """The runtime waited for this partition's inputs; product-wide rules need them all."""
+    async def _inputs_of_every_partition(self) -> int:
+        """The runtime waited for this partition's inputs; product-wide rules need them all.
+        Returns the tick's broker timestamp."""
         event = faust.current_event()
         assert event is not None
         stamp = int(dict(event.message.headers or {})[TICK_TIMESTAMP])
         for partition in range(1, STATE_PARTITIONS):
             await self.service.clock.wait_for(partition, stamp)
+        return stamp
 
     # -- escalations ------------------------------------------------------------------------
 
@@ -163,9 +165,7 @@ class Evaluator:
                 await self.warn(w, tick)
 
     async def shortfall_forecasts(self, tick: CloudEvent) -> None:
-        for r in self.state.incidents.values():
-            if r["kind"] != "forecast":
-                continue
+        for r in self.state.forecasts():
             w = rules.shortfall_forecast(
                 r["manufacturer_id"], r["product_code"], r["month"], r["expected_capacity"],
                 r["committed_quantity"], self.policy.capacity_shortfall_advance_report,

@@ -11,6 +11,14 @@ absorbed, as in services/quota/ledger.py):
 Ordered quantities per product and month, and the open orders, are derived in memory from the
 order records and rebuilt after recovery.
 
+Reports and incidents keep the broker timestamp of the event that made them (``stamp``; a
+resumption: ``resumed_stamp``), order records that of each delivery and of a cancellation. A
+tick's rules see only what was stamped at or before the tick (``frozen(horizon)``): what the
+tick waited for (runtime/clock.py). After a restart the
+inputs are read again from their commits, and a small topic such as the reports runs far ahead
+of the orders; without the horizon a month's report could be judged against a demand that
+still lacked most of the month (seen: a low-inventory warning on a fifth of the true AMC).
+
 Single worker: product-wide questions (AMC across institutions, stock across manufacturers) read
 every partition's records, which are all local only when one worker owns every partition. The
 service is deployed as one worker; spreading it needs the inputs re-keyed by product_code first.
@@ -46,25 +54,36 @@ def region_of(institution_id: str) -> tuple[str, str]:
 
 
 class Demand:
-    """Ordered quantities per (product, month) and the open orders, from the order records."""
+    """Ordered quantities per (product, month), and the orders that may still be open at a
+    tick: the open ones, and those closed after the last tick settled (`settle`)."""
 
     def __init__(self) -> None:
         self.monthly: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.open: dict[str, ledger.OrderRecord] = {}
+        self.settled: int | None = None  # the last tick's horizon; None: none since rebuilt
 
     def clear(self) -> None:
         self.monthly.clear()
         self.open.clear()
+        self.settled = None
 
     def replace(self, order_id: str, old: ledger.OrderRecord | None,
                 new: ledger.OrderRecord) -> None:
         if old is not None:
             self._add(old, -1)
         self._add(new, +1)
-        if is_open(new):
+        if new["day"] is not None and (self.settled is None or open_at(new, self.settled)):
             self.open[order_id] = new
         else:
             self.open.pop(order_id, None)
+
+    def settle(self, horizon: int) -> None:
+        """Ticks come in order: an order closed by `horizon` is closed for every later one."""
+        if self.settled is not None and horizon <= self.settled:
+            return
+        self.settled = horizon
+        for order_id in [i for i, record in self.open.items() if not open_at(record, horizon)]:
+            del self.open[order_id]
 
     def _add(self, record: ledger.OrderRecord, sign: int) -> None:
         if record["product_code"] and record["day"] and not record["cancelled"]:
@@ -74,14 +93,22 @@ class Demand:
         return dict(self.monthly.get(product_code, {}))
 
 
-def delivered_quantity(record: ledger.OrderRecord) -> int:
-    return sum(d["quantity"] for d in record["deliveries"].values() if not d.get("rejected"))
+def stamped_by(stamp: int | None, horizon: int | None) -> bool:
+    """Whether a change stamped `stamp` had happened at broker time `horizon` (None: now;
+    records written before stamps were kept count as changed)."""
+    return horizon is None or stamp is None or stamp <= horizon
 
 
-def is_open(record: ledger.OrderRecord) -> bool:
-    """Placed, not cancelled, and not yet delivered in full (accepted deliveries)."""
-    return (record["day"] is not None and not record["cancelled"] and record["product_code"]
-            is not None and delivered_quantity(record) < record["quantity"])
+def open_at(record: ledger.OrderRecord, horizon: int | None) -> bool:
+    """Placed, not cancelled, and not yet delivered in full (accepted deliveries), as of broker
+    time `horizon` (None: now)."""
+    if record["day"] is None or record["product_code"] is None:
+        return False
+    if record["cancelled"] and stamped_by(record.get("cancelled_stamp"), horizon):
+        return False
+    delivered = sum(d["quantity"] for d in record["deliveries"].values()
+                    if not d.get("rejected") and stamped_by(d.get("stamp"), horizon))
+    return delivered < record["quantity"]
 
 
 class SupplyState:
@@ -97,20 +124,29 @@ class SupplyState:
         self.demand = Demand()
         self.orders.on_recover(self._rebuild_demand)
         self._memo: dict[Any, Any] | None = None
+        self._horizon: int | None = None  # see frozen()
 
     @contextlib.contextmanager
-    def frozen(self) -> Iterator[None]:
+    def frozen(self, horizon: int | None = None) -> Iterator[None]:
         """Within this scope the inputs do not change (one tick's evaluation, one HTTP read):
-        the product-wide answers are computed once and reused. A scope opened inside another
-        (a read between two of a tick's emits) uses the outer one's answers."""
+        the product-wide answers are computed once and reused. `horizon`: the tick's broker
+        timestamp; reports and incidents stamped after it are not seen yet. A scope opened
+        inside another (a read between two of a tick's emits) uses the outer one's answers."""
         if self._memo is not None:
             yield
             return
         self._memo = {}
+        self._horizon = horizon
+        if horizon is not None:
+            self.demand.settle(horizon)
         try:
             yield
         finally:
             self._memo = None
+            self._horizon = None
+
+    def _seen(self, stamp: int | None) -> bool:
+        return stamped_by(stamp, self._horizon)
 
     def _cached(self, key: Any, compute: Callable[[], Any]) -> Any:
         if self._memo is None:
@@ -147,24 +183,30 @@ class SupplyState:
         data = event.data.model_dump(mode="json")
         self.partners[f"{partner}:{data['product_code']}"] = {**data, "province": partner}
 
-    async def on_trade(self, event: CloudEvent) -> None:
+    async def on_trade(self, event: CloudEvent, stamp: int) -> None:
+        """`stamp`: the event's broker timestamp, kept with a cancellation or delivery."""
         data = event.data
         old = self.orders.get(data.order_id)
         record = old or ledger.new_record(data.institution_id)
         if event.type == "vbp.order.placed":
             new = ledger.placed(record, data.product_code, event.time.date(), data.quantity)
         elif event.type == "vbp.order.cancelled":
-            new = ledger.cancelled(record)
-        elif event.type == "vbp.delivery.accepted":
-            new = ledger.delivered(record, data.delivery_id, data.product_code, data.quantity,
-                                   data.accepted_on)
+            new = {**ledger.cancelled(record), "cancelled_stamp": stamp}
         else:
-            new = ledger.rejected(record, data.delivery_id)
+            if event.type == "vbp.delivery.accepted":
+                new = ledger.delivered(record, data.delivery_id, data.product_code,
+                                       data.quantity, data.accepted_on)
+            else:
+                new = ledger.rejected(record, data.delivery_id)
+            deliveries = new["deliveries"]
+            new["deliveries"] = {**deliveries,
+                                 data.delivery_id: {**deliveries[data.delivery_id], "stamp": stamp}}
         if new != old:
             self.orders[data.order_id] = new
             self.demand.replace(data.order_id, old, new)
 
-    async def on_supply(self, event: CloudEvent) -> None:
+    async def on_supply(self, event: CloudEvent, stamp: int) -> None:
+        """`stamp`: the event's broker timestamp (runtime.service.input_time)."""
         data = event.data.model_dump(mode="json")
         manufacturer = data["manufacturer_id"]
         source = event.source
@@ -176,7 +218,7 @@ class SupplyState:
             old = self.reports.get(key) or {"event_ids": []}
             # A second report for the same month is a correction: it replaces the first.
             self.reports[key] = {**data, "event_id": event.id, "received": received,
-                                 "event_ids": [*old["event_ids"], event.id]}
+                                 "stamp": stamp, "event_ids": [*old["event_ids"], event.id]}
             return
         key = f"{manufacturer}:{data['incident_id']}"
         old = self.incidents.get(key)
@@ -190,10 +232,10 @@ class SupplyState:
             if (old["product_code"] != data["product_code"]
                     or data["resumed_on"] < old["stopped_on"]):
                 raise Rejected("resumption does not match the stop's product or comes before it")
-            new = {**old, "resumed_on": data["resumed_on"]}
+            new = {**old, "resumed_on": data["resumed_on"], "resumed_stamp": stamp}
         else:
             base = old or {"kind": kind, "resumed_on": None}
-            new = {**base, **data, "received": received}
+            new = {**base, **data, "received": received, "stamp": stamp}
         self.incidents[key] = {**new, "event_ids": [*(old or {}).get("event_ids", []), event.id]}
 
     # -- questions ----------------------------------------------------------------------------
@@ -222,7 +264,7 @@ class SupplyState:
     def reported_months(self, manufacturer_id: str, product_code: str) -> set[str]:
         def index() -> dict[tuple[str, str], set[str]]:
             found: dict[tuple[str, str], set[str]] = defaultdict(set)
-            for r in self.reports.values():
+            for r in self._reports():
                 found[(r["manufacturer_id"], r["product_code"])].add(r["month"])
             return found
         return self._cached("months", index).get((manufacturer_id, product_code), set())
@@ -231,9 +273,21 @@ class SupplyState:
         p = self.products.get(product_code)
         return None if p is None else p["manufacturer_id"]
 
+    def _reports(self) -> list[dict[str, Any]]:
+        return [r for r in self.reports.values() if self._seen(r.get("stamp"))]
+
+    def _incidents(self, kind: str) -> list[dict[str, Any]]:
+        """The incidents of `kind` within the horizon; a resumption beyond it not yet."""
+        return [r if self._seen(r.get("resumed_stamp")) else {**r, "resumed_on": None}
+                for r in self.incidents.values()
+                if r["kind"] == kind and self._seen(r.get("stamp"))]
+
+    def forecasts(self) -> list[dict[str, Any]]:
+        return self._incidents("forecast")
+
     def stops(self, product_code: str | None = None) -> list[dict[str, Any]]:
         every = self._cached("stops", lambda: sorted(
-            (r for r in self.incidents.values() if r["kind"] == "stop" and "stopped_on" in r),
+            (r for r in self._incidents("stop") if "stopped_on" in r),
             key=lambda r: (r["stopped_on"], r["incident_id"])))
         return [r for r in every if product_code is None or r["product_code"] == product_code]
 
@@ -268,7 +322,7 @@ class SupplyState:
 
     def reports_of(self, manufacturer_id: str | None = None,
                    product_code: str | None = None) -> list[dict[str, Any]]:
-        return sorted((r for r in self.reports.values()
+        return sorted((r for r in self._reports()
                        if (manufacturer_id is None or r["manufacturer_id"] == manufacturer_id)
                        and (product_code is None or r["product_code"] == product_code)),
                       key=lambda r: (r["month"], r["product_code"]))
@@ -276,7 +330,7 @@ class SupplyState:
     def latest_report(self, product_code: str) -> dict[str, Any] | None:
         def index() -> dict[str, dict[str, Any]]:
             latest: dict[str, dict[str, Any]] = {}
-            for r in self.reports.values():
+            for r in self._reports():
                 known = latest.get(r["product_code"])
                 if known is None or (r["month"], r["received"]) > (known["month"],
                                                                     known["received"]):
@@ -317,6 +371,8 @@ class SupplyState:
         """Undelivered orders of winning products, with their institution's city and county."""
         found = []
         for order_id, record in self.demand.open.items():
+            if not open_at(record, self._horizon):
+                continue
             listing = self.listing(record["product_code"])
             if listing is None or not listing.winning:
                 continue
