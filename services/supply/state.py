@@ -12,12 +12,13 @@ Ordered quantities per product and month, and the open orders, are derived in me
 order records and rebuilt after recovery.
 
 Reports and incidents keep the broker timestamp of the event that made them (``stamp``; a
-resumption: ``resumed_stamp``), order records that of each delivery and of a cancellation. A
-tick's rules see only what was stamped at or before the tick (``frozen(horizon)``): what the
-tick waited for (runtime/clock.py). After a restart the
-inputs are read again from their commits, and a small topic such as the reports runs far ahead
-of the orders; without the horizon a month's report could be judged against a demand that
-still lacked most of the month (seen: a low-inventory warning on a fifth of the true AMC).
+resumption: ``resumed_stamp``) and the version a correction replaced (``earlier``), order
+records the stamp of each delivery and of a cancellation. A tick's rules see only what was
+stamped at or before the tick (``frozen(horizon)``): what the tick waited for (runtime/clock.py).
+After a restart the inputs are read again from their commits, and a small topic such as the
+reports runs far ahead of the orders; without the horizon a month's report could be judged
+against a demand that still lacked most of the month (seen: a low-inventory warning on a fifth
+of the true AMC).
 
 Single worker: product-wide questions (AMC across institutions, stock across manufacturers) read
 every partition's records, which are all local only when one worker owns every partition. The
@@ -215,10 +216,11 @@ class SupplyState:
         received = event.time.isoformat()
         if event.type == "vbp.supply.monthly_reported":
             key = f"{manufacturer}:{data['product_code']}:{data['month']}"
-            old = self.reports.get(key) or {"event_ids": []}
+            old = self.reports.get(key)
             # A second report for the same month is a correction: it replaces the first.
             self.reports[key] = {**data, "event_id": event.id, "received": received,
-                                 "stamp": stamp, "event_ids": [*old["event_ids"], event.id]}
+                                 "stamp": stamp, "earlier": old,
+                                 "event_ids": [*(old or {}).get("event_ids", []), event.id]}
             return
         key = f"{manufacturer}:{data['incident_id']}"
         old = self.incidents.get(key)
@@ -235,7 +237,7 @@ class SupplyState:
             new = {**old, "resumed_on": data["resumed_on"], "resumed_stamp": stamp}
         else:
             base = old or {"kind": kind, "resumed_on": None}
-            new = {**base, **data, "received": received, "stamp": stamp}
+            new = {**base, **data, "received": received, "stamp": stamp, "earlier": old}
         self.incidents[key] = {**new, "event_ids": [*(old or {}).get("event_ids", []), event.id]}
 
     # -- questions ----------------------------------------------------------------------------
@@ -273,14 +275,22 @@ class SupplyState:
         p = self.products.get(product_code)
         return None if p is None else p["manufacturer_id"]
 
+    def _as_seen(self, record: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The version of a report or incident the horizon sees: the latest stamped within it
+        (a correction or update replaces a record and keeps the one before as ``earlier``)."""
+        while record is not None and not self._seen(record.get("stamp")):
+            record = record.get("earlier")
+        return record
+
     def _reports(self) -> list[dict[str, Any]]:
-        return [r for r in self.reports.values() if self._seen(r.get("stamp"))]
+        return [r for r in map(self._as_seen, self.reports.values()) if r is not None]
 
     def _incidents(self, kind: str) -> list[dict[str, Any]]:
         """The incidents of `kind` within the horizon; a resumption beyond it not yet."""
+        seen = [r for r in map(self._as_seen, self.incidents.values())
+                if r is not None and r["kind"] == kind]
         return [r if self._seen(r.get("resumed_stamp")) else {**r, "resumed_on": None}
-                for r in self.incidents.values()
-                if r["kind"] == kind and self._seen(r.get("stamp"))]
+                for r in seen]
 
     def forecasts(self) -> list[dict[str, Any]]:
         return self._incidents("forecast")

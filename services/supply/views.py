@@ -22,6 +22,12 @@ from services.supply.evaluate import Evaluator
 from services.supply.state import SupplyState
 
 MANUFACTURER = re.compile(r"^M[0-9]{11}$")
+# What the state keeps beside a report or incident for replays (state.py), not shown.
+INTERNAL_FIELDS = ("event_ids", "stamp", "resumed_stamp", "earlier")
+
+
+def shown(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
 
 
 def _show(x: Decimal | None) -> str | None:
@@ -75,7 +81,7 @@ class Views:
         escalations = self._issued("escalation")
         stops = self.state.open_stops(date.fromisoformat(as_of)) if as_of else [
             r for r in self.state.stops() if r["resumed_on"] is None]
-        open_stops = [{**{k: v for k, v in r.items() if k != "event_ids"}, "escalations": [
+        open_stops = [{**shown(r), "escalations": [
             e["data"] for e in escalations
             if e["data"]["evidence"].get("incident_id") == r["incident_id"]
             and e["data"]["evidence"].get("manufacturer_id") == r["manufacturer_id"]]}
@@ -102,7 +108,7 @@ class Views:
         for r in reports:
             due = due_by(r["month"], self.policy.monthly_report_due_day.value)
             received = datetime.fromisoformat(r["received"]).date()
-            history.append({**{k: v for k, v in r.items() if k != "event_ids"},
+            history.append({**shown(r),
                             "revisions": len(r["event_ids"]),
                             "due_by": due and due.isoformat(),
                             "on_time": None if due is None else received <= due})

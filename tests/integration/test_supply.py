@@ -216,6 +216,36 @@ async def test_unfilled_orders_climb_from_institution_to_city_to_province(
     assert len(again) == 3  # the 04-08 tick keeps the province level: nothing new to say
 
 
+async def test_a_worker_reading_a_backlog_judges_each_tick_by_what_came_before_it(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    """A worker started after the whole backlog is on Kafka (a restart, a replay) reads the
+    delivery before it evaluates the ticks sent ahead of it; the order it closes was still
+    undelivered on the tick of 04-05 (window 3), so that tick escalates as a live worker's did,
+    and the next one, after the delivery, ends the episode."""
+    t = topic_prefix
+    await send(kafka_bootstrap, t + "vbp.ref.products", [listed(*STOPPED)])
+    await send(kafka_bootstrap, t + "vbp.ref.institutions", [institution(GUIYANG_1, "520100")])
+    await send(kafka_bootstrap, t + "vbp.orders", [order(1, GUIYANG_1, "2020-04-01")])
+    await send(kafka_bootstrap, t + "vbp.clock", [tick(f"2020-04-0{d}") for d in (2, 3, 4, 5)])
+    await send(kafka_bootstrap, t + "vbp.deliveries",
+               [delivered(1, GUIYANG_1, "2020-04-05", STOPPED[0])])
+    await send(kafka_bootstrap, t + "vbp.clock", [tick("2020-04-06")])
+    service = supply_service(kafka_bootstrap, t, tmp_path)
+    service.start()
+    try:
+        [escalation] = await records(kafka_bootstrap, t + "vbp.escalations", 1)
+        assert (escalation["data"]["level"], escalation["time"][:10]) == (
+            "institution", "2020-04-05")
+        for _ in range(50):
+            shortages = httpx.get(f"{service.url}/v1/supply/shortages", timeout=5).json()
+            if shortages["as_of"] == "2020-04-06":
+                break
+            await asyncio.sleep(0.2)
+        assert shortages["as_of"] == "2020-04-06" and shortages["unfilled_orders"] == []
+    finally:
+        service.stop(signal.SIGTERM)
+
+
 async def test_consistency_gate_suspends_in_guizhou_with_three_passed_but_not_in_shanxi(
         kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
     """000 §五(一) 达到3家以上 (>= 3 manufacturers) suspends a non-passed generic's trading;

@@ -236,3 +236,19 @@ async def test_a_tick_sees_an_order_open_until_the_delivery_or_cancellation_stam
     await s.orders.recover()  # rebuilt after a restart: no tick has settled anything yet
     with s.frozen(before):
         assert len(s.open_orders()) == 2
+
+
+async def test_a_tick_between_a_report_and_its_correction_sees_the_first_version() -> None:
+    """Else a replay that read the correction first would take the month for unreported."""
+    s = state()
+    for n, inventory in ((1, 500), (2, 300)):
+        await supplied(s, ce("vbp.supply.monthly_reported", f"2020-04-0{2 * n}", f"r-{n}",
+                             report_id=f"r-{n}", month="2020-03", inventory_quantity=inventory))
+    with s.frozen(stamp_of(ce("vbp.clock.tick", "2020-04-03"))):
+        assert [r["inventory_quantity"] for r in s.reports_of()] == [500]
+        example = EXAMPLES["vbp.supply.monthly_reported"]
+        assert s.reported_months(example["manufacturer_id"],
+                                 example["product_code"]) == {"2020-03"}
+    with s.frozen(stamp_of(ce("vbp.clock.tick", "2020-04-01"))):
+        assert s.reports_of() == []
+    assert [r["inventory_quantity"] for r in s.reports_of()] == [300]
