@@ -269,7 +269,11 @@ def hottest(folded: Path, top: int = 12) -> list[tuple[str, float, float]]:
 
 
 # What bench.run measures as a service: its name (group, web port variable), row name and module.
-SERVICES = {"quota": ("service quota", "services.quota")}
+SERVICES = {"quota": ("service quota", "services.quota"),
+            "supply": ("service supply", "services.supply"),
+            "settlement": ("service settlement", "services.settlement")}
+SINGLE_WORKER = {"supply"}  # its rules read every partition in one worker (services/supply)
+LATENCY_OF = "quota"  # latency_at times the orders' progress updates, which quota sends
 CEILINGS = {"bare_faust": ("bare faust agent + decode", "bench.bare_faust"),
             "noop": ("runtime, no-op handler", "bench.noop")}
 
@@ -666,15 +670,15 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
             print(f"bench: {rows[-1].name} {rows[-1].rate:,.0f} events/s", flush=True)
         for name in args.services:
             runs = [(variant, 1) for variant in [("", {}), *args.variant]]
-            runs += [(("", {}), n) for n in args.workers if n > 1]
+            runs += [(("", {}), n) for n in args.workers if n > 1 and name not in SINGLE_WORKER]
             for variant, workers in runs:
                 first = not variant[0] and workers == 1
                 profile = (workdir / f"{name}{_slug(variant[0])}.folded"
                            if args.profile and workers == 1 else None)
                 row = await run_service(name, bootstrap, prefix, args.orders, workdir,
                                         args.timeout, profile, variant,
-                                        args.rates if first else None, args.rate_seconds,
-                                        workers)
+                                        args.rates if first and name == LATENCY_OF else None,
+                                        args.rate_seconds, workers)
                 print(f"bench: {row.name} {row.rate:,.0f} events/s", flush=True)
                 rows.append(row)
         memory = await memory_rows(bootstrap, sorted(args.agreements), workdir, args.timeout)
@@ -707,8 +711,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--bootstrap", help="use this broker; default: start the project's on "
                                             f"port {BENCH_PORT} and stop it after")
     parser.add_argument("--results", type=Path, default=RESULTS, help="report directory")
-    parser.add_argument("--services", nargs="+", default=["quota"], choices=sorted(SERVICES),
-                        help="services to measure (this slice: quota)")
+    parser.add_argument("--services", nargs="+", default=list(SERVICES), choices=sorted(SERVICES),
+                        help="services to measure on the orders (quota supply settlement); "
+                             "end-to-end latency is quota's")
     parser.add_argument("--variant", type=_variant, action="append", default=[],
                         metavar="LABEL:VAR=VALUE[,VAR=VALUE]",
                         help="measure each service again with these environment variables "

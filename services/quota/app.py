@@ -3,10 +3,12 @@
 State, all in changelog-backed tables:
 - reference data (`agreements`, `products`, `institutions`), keyed as their compacted topics;
 - `orders`: one record per order (ledger.py), the single source of every total;
-- `evaluations`: per agreement, the quarters already evaluated and what they produced, so a
-  late order updates the totals without rewriting a decision already issued;
-- `institutions_state`: per institution, its monthly-settlement suspension and the months whose
-  non-winning ratio was evaluated.
+- `evaluations`: per agreement, the quarters already evaluated, what they produced and the tick
+  that decided them, so a late order updates the totals without rewriting a decision already
+  issued, and the deciding tick read again after a crash decides the same;
+- `institution-state`: per institution, its monthly-settlement suspension and the months whose
+  non-winning ratio was evaluated;
+- `ticks`: per state partition, the day of its latest tick (the read API's "today").
 Totals and the agreement index are derived in memory and rebuilt after every table recovery.
 """
 
@@ -42,8 +44,8 @@ class Quota:
         self.orders = service.table("orders")
         self.evaluations = service.table("evaluations")
         self.institution_state = service.table("institution-state")
+        self.ticks = service.table("ticks")  # state partition -> the day of its latest tick
         self.totals = ledger.Totals()
-        self.as_of: date | None = None  # the latest tick: "today" for the read API
         self.by_purchase: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
         self.orders.on_recover(self._rebuild_totals)
         self.agreements.on_recover(self._rebuild_agreements)
@@ -169,9 +171,14 @@ class Quota:
 
     # -- ticks --------------------------------------------------------------------------------
 
+    @property
+    def as_of(self) -> date | None:
+        """The latest tick: "today" for the read API (in a table, so a restarted worker that
+        has no tick left to read still knows it)."""
+        return max((date.fromisoformat(day) for day in self.ticks.values()), default=None)
+
     async def on_tick(self, tick: CloudEvent, partition: int) -> None:
         as_of: date = tick.data.as_of
-        self.as_of = max(as_of, self.as_of or as_of)
         mine = [
             a for a in self.agreements.values() if partition_of(a["institution_id"]) == partition
         ]
@@ -185,6 +192,9 @@ class Quota:
         for institution_id in sorted(self._institutions_in(partition)):
             await self.evaluate_catch_up(institution_id, as_of, tick)
             await self.evaluate_non_winning(institution_id, as_of, tick)
+        last = self.ticks.get(str(partition))
+        if last is None or last < as_of.isoformat():
+            self.ticks[str(partition)] = as_of.isoformat()
 
     def _institutions_in(self, partition: int) -> set[str]:
         return {i for i in self.totals.institutions() if partition_of(i) == partition} | {
@@ -200,9 +210,15 @@ class Quota:
         quarters = quarters_of(agreement)
         causes = []
         for quarter in evaluated_quarters(quarters, as_of, self.policy.grace_days.value):
-            if quarter.label in state["quarters"]:
+            decided = state["quarters"].get(quarter.label)
+            if decided is None:
+                quantity, _ = self.counted(agreement, quarter.start, quarter.end)
+            elif state.get("decided_on", {}).get(quarter.label) == as_of.isoformat():
+                # This tick again, after a crash amid it: the same finding, so that the
+                # institution's suspension names the same causes as before the crash.
+                quantity = decided["quantity"]
+            else:
                 continue  # decided already: a late order changes totals, not this decision
-            quantity, _ = self.counted(agreement, quarter.start, quarter.end)
             finding = rules.quarterly_completion(
                 max(quantity, 0),
                 quarter.target,
@@ -236,6 +252,7 @@ class Quota:
                 if finding.decision is not None:
                     causes.append((agreement_id, warning_id, finding.decision))
             state["quarters"][quarter.label] = outcome
+            state.setdefault("decided_on", {})[quarter.label] = as_of.isoformat()
             self.evaluations[agreement_id] = state
         return causes
 

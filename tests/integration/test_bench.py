@@ -20,8 +20,9 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
     assert path.parent == tmp_path and path.exists()
     text = path.read_text(encoding="utf-8")
     assert "| bare aiokafka + decode |" in text and "| service quota |" in text
-    assert sorted(p.name for p in tmp_path.glob("*.folded")) == [
-        path.stem + "-quota-worker-2.folded", path.stem + "-quota.folded"]
+    assert sorted(p.name for p in tmp_path.glob("*.folded")) == sorted(
+        f"{path.stem}-{service}{variant}.folded" for service in ("quota", "supply", "settlement")
+        for variant in ("", "-worker-2"))
     assert "## Machine" in text and "- nproc:" in text and "- kafka (broker):" in text
     profile = text.split("## Profile: service quota", 1)[1].split("## Machine")[0]
     frames = re.findall(r"^\| `(.+)` \| ([\d.]+) \| ([\d.]+) \|$", profile, re.M)
@@ -32,13 +33,16 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
     assert set(rows) == {"bare aiokafka + decode", "Kafka ConsumerPerformance",
                          "Kafka ProducerPerformance (acks=all)", "bare faust agent + decode",
                          "runtime, no-op handler", "service quota", "service quota (worker 2)",
-                         "service quota (2 workers)"}
+                         "service quota (2 workers)", "service supply", "service supply (worker 2)",
+                         "service settlement", "service settlement (worker 2)",
+                         "service settlement (2 workers)"}  # supply runs in one worker only
     for row in rows.values():
         assert row["events"] == 2000
         assert row["events_per_s"] > 0
         assert row["cpu_s_per_1000"] > 0
         assert row["peak_rss_kb"] > 0
     assert rows["service quota (2 workers)"]["latency"] == []  # only the first run's
+    assert rows["service supply"]["latency"] == []  # latency is timed on quota's progress
     memory = figures["memory"]
     assert [m["agreements"] for m in memory] == [200, 400]
     assert all(m["peak_rss_kb"] > 0 and m["seconds"] > 0 for m in memory)

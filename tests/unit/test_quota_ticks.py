@@ -1,0 +1,80 @@
+"""Quota's tick evaluation read again after a crash amid it: a worker killed after writing some
+agreements' quarter outcomes but before the institution's suspension reads the tick again, and
+must name the same causes (000 §五(三): one suspension per institution, naming every agreement
+under the floor; the fault suite's `crashes` found the second copy naming only some).
+
+Tables are dicts and the broker a list of what is emitted, so the real tick handler runs
+without Kafka.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from policies import load_profile
+from schemas.envelope import new_event
+from schemas.events import EXAMPLES
+from services.quota.app import Quota, partition_of
+
+INSTITUTION = "H52010200001"
+TICK_DAY = "2020-05-01"  # Q1 and its grace period are over
+
+
+class FakeTable(dict[str, Any]):
+    def on_recover(self, callback: Callable[..., Any]) -> None:
+        pass
+
+
+def quota(tables: dict[str, FakeTable]) -> tuple[Quota, list[tuple[str, str, dict]]]:
+    emitted: list[tuple[str, str, dict]] = []
+
+    async def emit(topic: str, type_: str, data: Any, **fields: Any) -> None:
+        emitted.append((topic, fields["id"], data.model_dump(mode="json")))
+
+    service = SimpleNamespace(
+        policy=load_profile("guizhou"), emit=emit,
+        table=lambda name, partitions=4: tables.setdefault(name, FakeTable()))
+    return Quota(service), emitted  # type: ignore[arg-type]
+
+
+def agreement(n: int, product_code: str) -> Any:
+    data = {**EXAMPLES["vbp.agreement.signed"], "agreement_id": f"AGR-520000-2020-00000{n}",
+            "institution_id": INSTITUTION, "product_code": product_code}
+    return new_event("vbp.agreement.signed", data, id=f"agr-{n}", source="/platform/520000",
+                     time="2019-12-20T10:00:00+08:00", province="520000")
+
+
+def tick(day: str) -> Any:
+    return new_event("vbp.clock.tick", {"as_of": day}, id=f"tick-{day}", source="/clock",
+                     time=f"{day}T00:00:00+08:00", province="520000")
+
+
+def decisions(emitted: list[tuple[str, str, dict]]) -> list[dict]:
+    return [data for topic, _, data in emitted if topic == "vbp.decisions"]
+
+
+async def test_a_tick_read_again_after_a_crash_amid_it_suspends_with_the_same_causes() -> None:
+    partition = partition_of(INSTITUTION)
+    tables: dict[str, FakeTable] = {}
+    first, emitted = quota(tables)
+    for n, product in enumerate(("XC10AAA081A001010100328", "XC08CAA005A001010100101"), 1):
+        await first.on_reference(agreement(n, product), partition)
+    await first.on_tick(tick(TICK_DAY), partition)
+    [suspension] = decisions(emitted)
+    assert len(suspension["caused_by"]) == 2  # nothing ordered under either agreement
+
+    # The crash: the first agreement's Q1 outcome reached its changelog, nothing after it.
+    written = copy.deepcopy(tables)
+    first_id = "AGR-520000-2020-000001"
+    written["evaluations"] = FakeTable({first_id: tables["evaluations"][first_id]})
+    written["institution-state"] = FakeTable()
+    again, emitted_again = quota(written)
+    await again.on_tick(tick(TICK_DAY), partition)
+    assert decisions(emitted_again) == [suspension]
+
+    # A later tick does not decide Q1 again, nor suspend twice.
+    await again.on_tick(tick("2020-05-02"), partition)
+    assert decisions(emitted_again) == [suspension]
+    assert again.as_of is not None and again.as_of.isoformat() == "2020-05-02"
