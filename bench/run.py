@@ -13,13 +13,14 @@
    same messages (bench.kafka_tools).
 5. Ceilings and services, each started as a module after the load is on the topic: faust with a
    decode-only agent (bench.bare_faust), the runtime with a no-op handler (bench.noop), then
-   each service (this slice: quota, `python -m services.quota`), again per --variant and with
-   each --workers count above 1 (scale-out: workers in one group, VBP_WORKER_ID 1..N). Timed
+   each of --services (quota, supply, settlement: `python -m services.<name>`), again per
+   --variant and with each --workers count above 1 (scale-out: workers in one group,
+   VBP_WORKER_ID 1..N; supply, one worker by design, is not scaled out). Timed
    from the spawn until the group's committed offsets on vbp.orders reach the end offsets
    (polled every 0.5 s; faust commits every few seconds, so short runs overstate the time).
    CPU from /proc/<pid>/stat, peak RSS from VmHWM, read when it has caught up, summed over
    the workers.
-6. End to end (--rates): the first service, caught up, gets new orders at each fixed rate for
+6. End to end (--rates): quota, caught up, gets new orders at each fixed rate for
    --rate-seconds; latency from each order's send to the production of the first
    vbp.quota.progress naming it, p50/p95/p99; it stops at the first rate not kept up with.
 7. A table on stdout and a Markdown report in --results (default bench/results/).
