@@ -131,7 +131,7 @@ class SupplyState:
     def frozen(self, horizon: int | None = None) -> Iterator[None]:
         """Within this scope the inputs do not change (one tick's evaluation, one HTTP read):
         the product-wide answers are computed once and reused. `horizon`: the tick's broker
-        timestamp; reports and incidents stamped after it are not seen yet. A scope opened
+        timestamp; what was stamped after it (module docstring) is not seen yet. A scope opened
         inside another (a read between two of a tick's emits) uses the outer one's answers."""
         if self._memo is not None:
             yield
