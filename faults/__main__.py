@@ -38,7 +38,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="smaller inputs: a year at scale 0.3 (about 12k events), 2,000 "
                              "hostile messages, 10 fuzzing examples per operation")
     parser.add_argument("--scale", type=float, default=None,
-                        help="the simulated year's order scale (default 3.2, about 100k events; "
+                        help="the simulated year's order scale (default 3.8, about 103k events; "
                              "--quick 0.3)")
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--crash", default=",".join(SERVICES),
@@ -52,7 +52,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--report", type=Path, default=report.REPORT)
     args = parser.parse_args(argv)
-    args.scale = args.scale or (0.3 if args.quick else 3.2)
+    args.scale = args.scale or (0.3 if args.quick else 3.8)
     args.hostile = args.hostile or (2_000 if args.quick else 10_000)
     args.examples = args.examples or (10 if args.quick else 25)
     if args.only is None:
