@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import faust
@@ -203,11 +203,13 @@ def broker_time(message: Any) -> int:
 
 
 def input_time() -> int:
-    """The broker timestamp (ms) of the input record being processed: a tick stamped at T
-    comes after every input stamped at or before T (runtime/clock.py)."""
+    """The broker timestamp (ms) of the input record being processed, the original's for a
+    relayed copy: a tick stamped at T comes after every input stamped at or before T
+    (runtime/clock.py)."""
     event = faust.current_event()
     assert event is not None
-    return broker_time(event.message)
+    relayed = dict(event.message.headers or {}).get(TICK_TIMESTAMP)
+    return int(relayed) if relayed is not None else broker_time(event.message)
 
 
 # Stateful input topics share this partition count so their tables are co-partitioned.
@@ -295,6 +297,8 @@ class Service:
             broker_heartbeat_interval=2.0,
         )
         self.deadletter = self._raw_topic("vbp.deadletter")
+        self._outputs: dict[str, faust.TopicT] = {}  # per contract topic base (emit)
+        self.ticks: faust.Table | None = None  # on_tick's
         self.clock = InputClock(settings.bootstrap, settings.app_id,
                                 paused=lambda: not self.app.consumer.flow_active)
         self.app.on_before_shutdown.connect(self._close_clock)
@@ -469,23 +473,33 @@ class Service:
         every partition of an internal topic, so each partition is evaluated by its owner.
         """
         relay = self._broadcast("ticks", "vbp.clock")
+        # per state partition, the day of its latest tick: in a table, so a worker restarted
+        # with no tick left to read still knows its "today" (as_of)
+        self.ticks = self.table("ticks")
 
         async def partition_tick(tick: CloudEvent, partition: int) -> None:
-            event = faust.current_event()
-            assert event is not None
-            headers = dict(event.message.headers or {})
             scope = _scope.get()
             if scope is not None:
                 scope.waiting_for_inputs = True
-            await self.clock.wait_for(partition, int(headers[TICK_TIMESTAMP]))
+            await self.clock.wait_for(partition, input_time())
             if scope is not None:
                 scope.waiting_for_inputs = False
                 scope.started = asyncio.get_running_loop().time()
             await handler(tick, partition)
+            as_of = tick.data.as_of.isoformat()
+            if as_of > (self.ticks.get(str(partition)) or ""):
+                self.ticks[str(partition)] = as_of
 
         partition_tick.__name__ = f"tick_{handler.__name__}"
         self._per_partition(relay, ("vbp.clock",), "ticks", partition_tick)
         return handler
+
+    @property
+    def as_of(self) -> date | None:
+        """The latest tick read (None: none yet, or no on_tick handler): the read APIs' "today"."""
+        if self.ticks is None:
+            return None
+        return max((date.fromisoformat(day) for day in self.ticks.values()), default=None)
 
     def on_reference(self, *bases: str) -> Callable[[PartitionHandler], PartitionHandler]:
         """Call `handler(event, partition)` once per state partition for every event of the
@@ -774,7 +788,9 @@ class Service:
             subject=subject,
             province=self.policy.region_code,
         )
-        topic = self._raw_topic(base)
+        topic = self._outputs.get(base)
+        if topic is None:  # one faust Topic per output topic: making one costs as much as a send
+            topic = self._outputs[base] = self._raw_topic(base)
         track_output(await topic.send(
             key=(key or subject).encode(),
             value=cloud_event.to_json_bytes(),
@@ -815,5 +831,6 @@ class Service:
             "policy": self.settings.policy,
             "processing_guarantee": self.settings.processing_guarantee,
             "counts": self.counts,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
             "inputs": sorted(self.inputs),
         }

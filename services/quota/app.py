@@ -8,7 +8,7 @@ State, all in changelog-backed tables:
   issued, and the deciding tick read again after a crash decides the same;
 - `institution-state`: per institution, its monthly-settlement suspension and the months whose
   non-winning ratio was evaluated;
-- `ticks`: per state partition, the day of its latest tick (the read API's "today").
+- the runtime's `ticks` (Service.as_of, the read API's "today").
 Totals and the agreement index are derived in memory and rebuilt after every table recovery.
 """
 
@@ -44,7 +44,6 @@ class Quota:
         self.orders = service.table("orders")
         self.evaluations = service.table("evaluations")
         self.institution_state = service.table("institution-state")
-        self.ticks = service.table("ticks")  # state partition -> the day of its latest tick
         self.totals = ledger.Totals()
         self.by_purchase: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
         self.orders.on_recover(self._rebuild_totals)
@@ -171,12 +170,6 @@ class Quota:
 
     # -- ticks --------------------------------------------------------------------------------
 
-    @property
-    def as_of(self) -> date | None:
-        """The latest tick: "today" for the read API (in a table, so a restarted worker that
-        has no tick left to read still knows it)."""
-        return max((date.fromisoformat(day) for day in self.ticks.values()), default=None)
-
     async def on_tick(self, tick: CloudEvent, partition: int) -> None:
         as_of: date = tick.data.as_of
         mine = [
@@ -192,9 +185,6 @@ class Quota:
         for institution_id in sorted(self._institutions_in(partition)):
             await self.evaluate_catch_up(institution_id, as_of, tick)
             await self.evaluate_non_winning(institution_id, as_of, tick)
-        last = self.ticks.get(str(partition))
-        if last is None or last < as_of.isoformat():
-            self.ticks[str(partition)] = as_of.isoformat()
 
     def _institutions_in(self, partition: int) -> set[str]:
         return {i for i in self.totals.institutions() if partition_of(i) == partition} | {

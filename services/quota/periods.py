@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 FOUR_DP = Decimal("0.0001")
@@ -170,7 +171,13 @@ def pace(period_start: date, period_end: date, as_of: date) -> Decimal:
 def quarters_of(agreement: Mapping[str, Any]) -> list[Quarter]:
     """The quarters of a `vbp.agreement.signed` data record (JSON form). The label's year is the
     cycle year when it is a calendar year, else the year of period_start."""
-    start = date.fromisoformat(agreement["period_start"])
-    end = date.fromisoformat(agreement["period_end"])
-    year = agreement["cycle_year"] if agreement["cycle_year"] >= 1000 else start.year
-    return agreement_quarters(start, end, agreement["agreed_quantity"], year)
+    return list(_quarters(agreement["period_start"], agreement["period_end"],
+                          agreement["agreed_quantity"], agreement["cycle_year"]))
+
+
+@lru_cache(maxsize=65_536)  # asked for every order of the agreement
+def _quarters(period_start: str, period_end: str, agreed_quantity: int,
+              cycle_year: int) -> tuple[Quarter, ...]:
+    start, end = date.fromisoformat(period_start), date.fromisoformat(period_end)
+    year = cycle_year if cycle_year >= 1000 else start.year
+    return tuple(agreement_quarters(start, end, agreed_quantity, year))

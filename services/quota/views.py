@@ -71,10 +71,10 @@ def institution_view(quota: Quota, institution_id: str) -> dict[str, Any]:
     return {
         "institution_id": institution_id,
         "institution": quota.institutions.get(institution_id),
-        "as_of": quota.as_of.isoformat() if quota.as_of else None,
+        "as_of": quota.service.as_of.isoformat() if quota.service.as_of else None,
         "suspension": state["suspension"],
         "agreements": [
-            agreement_view(quota, a, quota.as_of)
+            agreement_view(quota, a, quota.service.as_of)
             for a in sorted(agreements, key=lambda a: a["agreement_id"])
         ],
         "non_winning_products": sorted(
@@ -93,7 +93,7 @@ def ranking(quota: Quota, city_code: str | None = None) -> list[dict[str, Any]]:
         if city_code and institution.get("city_code") != city_code:
             continue
         views = [
-            agreement_view(quota, a, quota.as_of)
+            agreement_view(quota, a, quota.service.as_of)
             for a in quota.agreements.values()
             if a["institution_id"] == institution_id
         ]
@@ -123,7 +123,7 @@ def _percent(rate: str | None) -> str:
 
 def city_page(quota: Quota, city_code: str) -> str:
     rows = ranking(quota, city_code)
-    as_of = quota.as_of.isoformat() if quota.as_of else "—"
+    as_of = quota.service.as_of.isoformat() if quota.service.as_of else "—"
     body = "".join(
         f"<tr><td>{escape(r['name'] or '')}</td><td>{r['institution_id']}</td>"
         f"<td class=n>{r['agreed_quantity']}</td><td class=n>{r['cumulative_quantity']}</td>"
@@ -164,7 +164,7 @@ def register(service: Service, quota: Quota) -> None:
             "product_code": product_code,
             "product": quota.products.get(product_code),
             "agreements": [
-                {"institution_id": a["institution_id"], **agreement_view(quota, a, quota.as_of)}
+                {"institution_id": a["institution_id"], **agreement_view(quota, a, quota.service.as_of)}
                 for a in agreements
             ],
         }
@@ -172,7 +172,7 @@ def register(service: Service, quota: Quota) -> None:
     @service.route("/v1/quota/ranking", query=("city",))
     async def province_ranking(request: Any) -> Any:
         return {
-            "as_of": quota.as_of.isoformat() if quota.as_of else None,
+            "as_of": quota.service.as_of.isoformat() if quota.service.as_of else None,
             "institutions": ranking(quota, request.query.get("city")),
         }
 

@@ -34,7 +34,7 @@ class BadRequest(ValueError):
 def _as_of(settlement: Settlement, query: Any) -> date | None:
     raw = query.get("as_of")
     if raw is None:
-        return settlement.last_tick()
+        return settlement.service.as_of
     if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
         try:
             return date.fromisoformat(raw)

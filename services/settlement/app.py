@@ -9,8 +9,8 @@ State, all in changelog-backed tables:
   tranche and Yunnan's continued prepayment need the purchased quantity);
 - `chain`: per institution, what the ticks have issued: overdue warnings with their day, the
   fund-disbursement suspension, unmatched payments reported, prepayment releases (the ledger)
-  and reconciled accounts. A decision already issued is never rewritten.
-- `ticks`: the last tick per state partition (the read API's "as of").
+  and reconciled accounts. A decision already issued is never rewritten;
+- the runtime's `ticks` (Service.as_of, the read API's "as of").
 Who paid what is derived from the records (accounts.py) on each tick and each read, and the
 indexes by institution are rebuilt after every table recovery.
 
@@ -54,7 +54,6 @@ class Settlement:
         self.records = service.table("records")
         self.progress = service.table("progress")
         self.chain = service.table("chain")
-        self.ticks = service.table("ticks")
         self.index = records.Index()
         self.agreements_of: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.progress_of: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
@@ -84,10 +83,6 @@ class Settlement:
         if old is not None:  # an amendment may move it
             self.agreements_of[old["institution_id"]].pop(old["agreement_id"], None)
         self.agreements_of[agreement["institution_id"]][agreement["agreement_id"]] = agreement
-
-    def last_tick(self) -> date | None:
-        days = [date.fromisoformat(d) for d in self.ticks.values()]
-        return max(days) if days else None
 
     def kind_of(self, institution_id: str) -> str | None:
         registered = self.institutions.get(institution_id)
@@ -151,9 +146,6 @@ class Settlement:
         as_of: date = tick.data.as_of
         for institution_id in self._institutions_in(partition):
             await self.evaluate(institution_id, as_of, tick)
-        last = self.ticks.get(str(partition))
-        if last is None or last < as_of.isoformat():
-            self.ticks[str(partition)] = as_of.isoformat()
 
     def _institutions_in(self, partition: int) -> list[str]:
         candidates = set(self.index.institutions()) | set(self.chain.keys())

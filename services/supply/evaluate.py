@@ -19,9 +19,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-import faust
-
-from runtime.service import STATE_PARTITIONS, TICK_TIMESTAMP, Service
+from runtime.service import STATE_PARTITIONS, Service, input_time
 from schemas.envelope import CloudEvent
 from schemas.outputs import Alternative, DecisionIssued, ShortageEscalated, WarningRaised
 from services.supply import rules
@@ -63,9 +61,7 @@ class Evaluator:
     async def _inputs_of_every_partition(self) -> int:
         """The runtime waited for this partition's inputs; product-wide rules need them all.
         Returns the tick's broker timestamp."""
-        event = faust.current_event()
-        assert event is not None
-        stamp = int(dict(event.message.headers or {})[TICK_TIMESTAMP])
+        stamp = input_time()
         for partition in range(1, STATE_PARTITIONS):
             await self.service.clock.wait_for(partition, stamp)
         return stamp

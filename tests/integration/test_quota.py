@@ -253,6 +253,13 @@ async def test_late_order_updates_totals_but_not_the_issued_decision(
         assert page.headers["content-type"].startswith("text/html")
         assert "中选药品约定采购量完成进度公示" in page.text
         assert httpx.get(f"{service.url}/v1/quota/institutions/H52010299999").status_code == 404
+
+        # restarted with no tick left to read, it still knows its "today" (the runtime's
+        # `ticks` table): the view does not fall back to whole quarters
+        service.stop(signal.SIGTERM)
+        service.start()
+        assert (await wait_as_of(service, "2020-04-02"))["agreements"][0]["months"] == months
+        assert service.health()["as_of"] == "2020-04-02"
     finally:
         service.stop(signal.SIGTERM)
 

@@ -77,4 +77,3 @@ async def test_a_tick_read_again_after_a_crash_amid_it_suspends_with_the_same_ca
     # A later tick does not decide Q1 again, nor suspend twice.
     await again.on_tick(tick("2020-05-02"), partition)
     assert decisions(emitted_again) == [suspension]
-    assert again.as_of is not None and again.as_of.isoformat() == "2020-05-02"
