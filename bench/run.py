@@ -15,15 +15,20 @@
    decode-only agent (bench.bare_faust), the runtime with a no-op handler (bench.noop), then
    each of --services (quota, supply, settlement: `python -m services.<name>`), again per
    --variant and with each --workers count above 1 (scale-out: workers in one group,
-   VBP_WORKER_ID 1..N; supply, one worker by design, is not scaled out). Timed
+   VBP_WORKER_ID 1..N; supply, one worker by design, is not scaled out) and, with --before,
+   as it was at an earlier git revision (a worktree of it). Timed
    from the spawn until the group's committed offsets on vbp.orders reach the end offsets
    (polled every 0.5 s; faust commits every few seconds, so short runs overstate the time).
    CPU from /proc/<pid>/stat, peak RSS from VmHWM, read when it has caught up, summed over
    the workers.
-6. End to end (--rates): quota, caught up, gets new orders at each fixed rate for
-   --rate-seconds; latency from each order's send to the production of the first
-   vbp.quota.progress naming it, p50/p95/p99; it stops at the first rate not kept up with.
-7. A table on stdout and a Markdown report in --results (default bench/results/).
+6. End to end: quota, caught up, gets the tick that ends the agreements' first quarter, timed
+   from its send to each quarterly-completion warning it causes (warnings come from ticks, not
+   from orders); then new orders at each fixed rate (--rates) for --rate-seconds, latency from
+   each order's send to the production of the first vbp.quota.progress naming it,
+   p50/p95/p99, up to the first rate not kept up with.
+7. Memory (--agreements): quota with N agreements and no orders (memory_rows).
+8. Province-years (--years): the simulated year through every service at once (bench.year).
+9. A table on stdout and a Markdown report in --results (default bench/results/).
 """
 from __future__ import annotations
 
@@ -36,7 +41,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,11 +56,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from bench.kafka_tools import consumer_perf, producer_perf
+from bench.procfs import cpu_seconds, peak_rss_kb
+from bench.year import POLL_SECONDS, Year, replay, year_table
 from deploy import broker
 from runtime.codec import CONTENT_TYPE
 from runtime.topics import ensure_topics
 from schemas.envelope import CloudEvent, new_event
 from schemas.topics import TOPICS, key_of, topic_name
+from tests.harness import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -75,6 +82,7 @@ class Row:
     startup_seconds: float | None = None
     profile: list[tuple[str, float, float]] | None = None  # (frame, inclusive %, self %)
     latency: list[Latency] | None = None  # end to end at fixed rates, after the catch-up
+    tick: TickLatency | None = None  # a quarter's end to its warnings, after the catch-up
 
     @property
     def rate(self) -> float:
@@ -196,26 +204,6 @@ def run_baseline(bootstrap: str, prefix: str, orders: int, timeout: float) -> Ro
                figures["cpu_seconds"], int(figures["peak_rss_kb"]))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
-
-
-def _proc_peak_rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 async def _lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str,
                partitions: list[TopicPartition]) -> int:
     try:
@@ -283,14 +271,15 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
                       timeout: float, profile: Path | None = None,
                       variant: tuple[str, dict[str, str]] = ("", {}),
                       rates: list[int] | None = None, rate_seconds: float = 20.0,
-                      workers: int = 1, until: list[tuple[str, int]] | None = None) -> Row:
+                      workers: int = 1, until: list[tuple[str, int]] | None = None,
+                      code: Path = REPO) -> Row:
     """`profile`: sample the (first) worker with py-spy into this file. `variant`: a label and
     the environment that sets it apart (--variant), e.g. a setting before a change. `rates`:
     once caught up, measure end-to-end latency at each of these input rates, up to the first it
     does not keep up with. `workers`: processes in the service's group, each with its own
     VBP_WORKER_ID; their CPU and peak RSS are summed. `until`: the (topic, partitions) whose
     committed offsets must reach their ends (default: the orders topic); `orders` is then the
-    number of events they hold."""
+    number of events they hold. `code`: the checkout whose modules run (--before)."""
     label, variant_env = variant
     title, module = {**SERVICES, **CEILINGS}[name]
     if workers > 1:
@@ -312,12 +301,12 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
         started = time.monotonic()
         for n, log_path in enumerate(logs, start=1):
             env = {**os.environ, "VBP_KAFKA_BOOTSTRAP": bootstrap, "VBP_TOPIC_PREFIX": prefix,
-                   f"VBP_{name.upper()}_WEB_PORT": str(_free_port()),
+                   f"VBP_{name.upper()}_WEB_PORT": str(free_port()),
                    "VBP_DATA_DIR": str(workdir / f"{run_id}-{n}-state"),
                    # each run is a group of its own, read from offset zero
                    "VBP_APP_ID": group, "VBP_WORKER_ID": str(n), **variant_env}
             with open(log_path, "ab") as log:
-                processes.append(subprocess.Popen([sys.executable, "-m", module], cwd=REPO,
+                processes.append(subprocess.Popen([sys.executable, "-m", module], cwd=code,
                                                   env=env, stdout=log, stderr=subprocess.STDOUT))
         if profile is not None:
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
@@ -342,13 +331,18 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
             if now - started > timeout:
                 raise TimeoutError(f"{name} not caught up after {timeout}s; logs {logs}")
         seconds = time.monotonic() - started
-        cpu = sum(_proc_cpu_seconds(p.pid) for p in processes)
-        peak = sum(_proc_peak_rss_kb(p.pid) for p in processes)
+        cpu = sum(cpu_seconds(p.pid) for p in processes)
+        peak = sum(peak_rss_kb(p.pid) for p in processes)
         hot = None
         if profile is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on the way out
             spy.wait(60)
             hot = hottest(profile)
+        tick = None
+        if rates is not None:  # before the rates, which may leave it behind
+            tick = await tick_to_warnings(bootstrap, prefix, wait=max(60.0, rate_seconds))
+            print(f"bench: {row_name}, tick {tick.as_of} to its {tick.warnings:,} warnings: "
+                  f"first {tick.first:.0f} ms, last {tick.last:.0f} ms", flush=True)
         latencies = []
         for rate in rates or []:
             latencies.append(await latency_at(bootstrap, prefix, rate, rate_seconds,
@@ -358,7 +352,7 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
             if not latencies[-1].kept_up:
                 break
         return Row(row_name, orders, seconds, cpu, peak,
-                   (ready_at - started) if ready_at else None, hot, latencies or None)
+                   (ready_at - started) if ready_at else None, hot, latencies or None, tick)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -460,6 +454,64 @@ async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
         await reader.stop()
 
 
+@dataclass
+class TickLatency:
+    """A quarter's end: from the tick's send to the production of each quarterly-completion
+    warning it causes, in ms."""
+
+    as_of: str
+    warnings: int
+    first: float
+    p50: float
+    last: float
+
+
+async def tick_to_warnings(bootstrap: str, prefix: str, wait: float,
+                           quiet: float = 5.0) -> TickLatency:
+    """Send the tick of the day after the load's agreements end their first quarter (every
+    warning in quota is a time-based rule, evaluated on ticks: an order causes none by itself)
+    and time each `quota.quarterly_completion` warning it causes, until none came for `quiet`
+    seconds."""
+    from services.quota.periods import agreement_quarters
+    from services.quota.rules import QUARTERLY_COMPLETION
+
+    scenario = _scenario(1)
+    agreement = scenario.registry.agreements[0]
+    first_quarter = agreement_quarters(agreement.period_start, agreement.period_end,
+                                       agreement.agreed_quantity, scenario.year)[0]
+    tick = scenario.tick(first_quarter.end + timedelta(days=1))
+    warnings_topic = topic_name("vbp.warnings", prefix)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                              enable_auto_commit=False, fetch_max_wait_ms=10)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    await reader.start()
+    await producer.start()
+    try:
+        partitions = [TopicPartition(warnings_topic, p)
+                      for p in range(TOPICS["vbp.warnings"].partitions)]
+        reader.assign(partitions)
+        await reader.seek_to_end(*partitions)
+        sent_at = time.time()
+        await producer.send_and_wait(topic_name(tick.topic, prefix), tick.event.to_json_bytes(),
+                                     key=tick.key.encode(),
+                                     headers=[("content-type", CONTENT_TYPE.encode())])
+        latencies: list[float] = []
+        deadline = time.monotonic() + wait
+        last_came = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last_came < quiet:
+            for records in (await reader.getmany(timeout_ms=100)).values():
+                for record in records:
+                    if json.loads(record.value)["data"]["rule"] == QUARTERLY_COMPLETION:
+                        latencies.append(1000 * (record.timestamp / 1000 - sent_at))
+                        last_came = time.monotonic()
+        return TickLatency(tick.event.data.as_of.isoformat(), len(latencies),
+                           min(latencies, default=math.nan), _percentile(latencies, 50),
+                           max(latencies, default=math.nan))
+    finally:
+        await producer.stop()
+        await reader.stop()
+
+
 def latency_table(rows: list[Latency]) -> str:
     lines = ["| orders/s asked | sent | seconds | answered | p50 ms | p95 ms | p99 ms | kept up |",
              "|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -529,6 +581,16 @@ def row_sections(rows: list[Row]) -> list[str]:
                       "Stops at the first rate it does not keep up with (not every order "
                       "answered within the wait, or the rate not reached).", "",
                       latency_table(r.latency), ""]
+        if r.tick:
+            lines += [f"## A quarter's end to its warnings: {r.name}", "",
+                      "Caught up, the service gets the tick of the day after the agreements' "
+                      "first quarter (every warning is a time-based rule, evaluated on ticks); "
+                      "time from its send to the production of each `quota.quarterly_completion` "
+                      "warning it causes.", "",
+                      "| tick as_of | warnings | first ms | p50 ms | last ms |",
+                      "|---|---:|---:|---:|---:|",
+                      f"| {r.tick.as_of} | {r.tick.warnings:,} | {r.tick.first:.0f} | "
+                      f"{r.tick.p50:.0f} | {r.tick.last:.0f} |", ""]
         if r.profile:
             lines += [f"## Profile: {r.name}", "",
                       "py-spy, 100 samples/s of every busy thread, by function: the functions "
@@ -541,7 +603,8 @@ def row_sections(rows: list[Row]) -> list[str]:
 
 
 def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str,
-           produced: int, produce_seconds: float, stamp: str, memory: list[Row]) -> str:
+           produced: int, produce_seconds: float, stamp: str, memory: list[Row],
+           years: list[Year]) -> str:
     info = machine()
     memory_section = ["## Memory against agreements", "",
                       "Quota alone with only reference data: the simulator's institutions and "
@@ -550,6 +613,13 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
                       "them and its relay's copy of each for every state partition (so the "
                       "seconds cover N x (1 + partitions) messages). Peak RSS when done.", "",
                       memory_table(memory), ""] if memory else []
+    year_section = ["## Province-years replayed", "",
+                    "The simulator's Guizhou year (150 institutions, every business fault on; "
+                    "scale 1 is what the run command plays) loaded under a prefix of its own; "
+                    "quota, supply, settlement and alerts (notifying a webhook) started together "
+                    "and timed from their spawn until every group has committed everything it "
+                    f"reads, their own outputs included (lag polled every {POLL_SECONDS:g} s).",
+                    "", year_table(years), ""] if years else []
     return "\n".join([
         f"# VBP Monitor bench, {stamp}",
         "",
@@ -571,6 +641,7 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
         "",
         *row_sections(rows),
         *memory_section,
+        *year_section,
         "## Machine",
         "",
         *[f"- {k}: {v}" for k, v in info.items()],
@@ -583,9 +654,17 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
              "latency": [{"rate": x.rate, "sent": x.sent, "answered": x.answered,
                           "p50_ms": round(x.p50, 1), "p95_ms": round(x.p95, 1),
                           "p99_ms": round(x.p99, 1), "kept_up": x.kept_up}
-                         for x in r.latency or []]} for r in rows],
+                         for x in r.latency or []],
+             "tick": r.tick and {"as_of": r.tick.as_of, "warnings": r.tick.warnings,
+                                 "first_ms": round(r.tick.first, 1),
+                                 "p50_ms": round(r.tick.p50, 1),
+                                 "last_ms": round(r.tick.last, 1)}} for r in rows],
             "memory": [{"agreements": r.events, "seconds": round(r.seconds, 3),
                         "peak_rss_kb": r.peak_rss_kb} for r in memory],
+            "years": [{"scale": y.scale, "events": y.events, "seconds": round(y.seconds, 3),
+                       "startup_s": round(y.startup_seconds, 3), "decisions": y.decisions,
+                       "cpu_s": round(y.cpu_seconds, 2), "peak_rss_kb": y.peak_rss_kb}
+                      for y in years],
             "machine": info}, indent=1, ensure_ascii=False),
         "```",
         "",
@@ -664,34 +743,51 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
     print(f"bench: baseline {baseline.rate:,.0f} events/s", flush=True)
     rows = [baseline, *await kafka_rows(bootstrap, prefix, args.orders)]
     workdir = Path(tempfile.mkdtemp(prefix="vbp-bench-"))
+    before = workdir / "before" if args.before else None
+    if before is not None:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(before),
+                        args.before], check=True, capture_output=True)
     try:
         for name in CEILINGS:
             rows.append(await run_service(name, bootstrap, prefix, args.orders, workdir,
                                           args.timeout))
             print(f"bench: {rows[-1].name} {rows[-1].rate:,.0f} events/s", flush=True)
         for name in args.services:
-            runs = [(variant, 1) for variant in [("", {}), *args.variant]]
-            runs += [(("", {}), n) for n in args.workers if n > 1 and name not in SINGLE_WORKER]
-            for variant, workers in runs:
+            runs = [(variant, 1, REPO) for variant in [("", {}), *args.variant]]
+            if before is not None:
+                runs.append(((f"before: {args.before}", {}), 1, before))
+            runs += [(("", {}), n, REPO) for n in args.workers
+                     if n > 1 and name not in SINGLE_WORKER]
+            for variant, workers, code in runs:
                 first = not variant[0] and workers == 1
                 profile = (workdir / f"{name}{_slug(variant[0])}.folded"
                            if args.profile and workers == 1 else None)
                 row = await run_service(name, bootstrap, prefix, args.orders, workdir,
                                         args.timeout, profile, variant,
                                         args.rates if first and name == LATENCY_OF else None,
-                                        args.rate_seconds, workers)
+                                        args.rate_seconds, workers, code=code)
                 print(f"bench: {row.name} {row.rate:,.0f} events/s", flush=True)
                 rows.append(row)
         memory = await memory_rows(bootstrap, sorted(args.agreements), workdir, args.timeout)
+        years = []
+        for scale in args.years:
+            years.append(await replay(bootstrap, scale, workdir, args.timeout))
+            print(f"bench: province-year at scale {scale:g}: {years[-1].events:,} events in "
+                  f"{years[-1].seconds:.1f} s", flush=True)
     except BaseException:
         print(f"bench: service logs kept in {workdir}", file=sys.stderr)
         raise
+    finally:
+        if before is not None:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(before)],
+                           check=False, capture_output=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
     args.results.mkdir(parents=True, exist_ok=True)
     for folded in workdir.glob("*.folded"):  # for flame graph tools (speedscope, inferno)
         shutil.copy(folded, args.results / f"{stamp}-{folded.name}")
     shutil.rmtree(workdir, ignore_errors=True)
-    text = report(rows, baseline, args, prefix, produced, produce_seconds, stamp, memory)
+    text = report(rows, baseline, args, prefix, produced, produce_seconds, stamp, memory,
+                  years)
     path = args.results / f"{stamp}.md"
     path.write_text(text, encoding="utf-8")
     print()
@@ -701,6 +797,8 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
             print(f"\n{r.name}, end to end:\n{latency_table(r.latency)}")
     if memory:
         print(f"\nquota, memory against agreements:\n{memory_table(memory)}")
+    if years:
+        print(f"\nprovince-years replayed:\n{year_table(years)}")
     print(f"\nbench: written {path}")
     return path
 
@@ -719,6 +817,10 @@ def main(argv: list[str] | None = None) -> Path:
                         metavar="LABEL:VAR=VALUE[,VAR=VALUE]",
                         help="measure each service again with these environment variables "
                              "(e.g. 'exactly once:VBP_PROCESSING_GUARANTEE=exactly_once')")
+    parser.add_argument("--before", metavar="REV",
+                        help="measure each service again as it was at this git revision (a "
+                             "worktree of it, same broker and load): a change's before and "
+                             "after in one run")
     parser.add_argument("--rates", type=lambda t: [int(r) for r in t.split(",")],
                         default=[200, 1000, 5000],
                         help="end-to-end latency at these orders/s once caught up (200,1000,5000)")
@@ -732,6 +834,10 @@ def main(argv: list[str] | None = None) -> Path:
                         default=[10_000, 100_000],
                         help="quota's memory with this many agreements each (10000,100000; "
                              "'' for none)")
+    parser.add_argument("--years", type=lambda t: [float(n) for n in t.split(",") if n],
+                        default=[1.0],
+                        help="replay the simulated province-year at these order scales through "
+                             "every service (1: the run command's year; '' for none)")
     parser.add_argument("--profile", action="store_true",
                         help="sample each service with py-spy and report its hottest frames")
     parser.add_argument("--timeout", type=float, default=1800.0,

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
-from bench.run import main
+from bench.run import REPO, main
 
 
 def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None:
     path = main(["--orders", "2000", "--bootstrap", kafka_bootstrap,
                  "--results", str(tmp_path), "--timeout", "300", "--profile",
-                 "--variant", "worker 2:VBP_WORKER_ID=2",
+                 "--variant", "worker 2:VBP_WORKER_ID=2", "--before", "HEAD",
                  "--rates", "50", "--rate-seconds", "2", "--workers", "1,2",
-                 "--agreements", "200,400"])
+                 "--agreements", "200,400", "--years", "0.1"])
 
     assert path.parent == tmp_path and path.exists()
     text = path.read_text(encoding="utf-8")
     assert "| bare aiokafka + decode |" in text and "| service quota |" in text
     assert sorted(p.name for p in tmp_path.glob("*.folded")) == sorted(
         f"{path.stem}-{service}{variant}.folded" for service in ("quota", "supply", "settlement")
-        for variant in ("", "-worker-2"))
+        for variant in ("", "-worker-2", "-before--HEAD"))
     assert "## Machine" in text and "- nproc:" in text and "- kafka (broker):" in text
     profile = text.split("## Profile: service quota", 1)[1].split("## Machine")[0]
     frames = re.findall(r"^\| `(.+)` \| ([\d.]+) \| ([\d.]+) \|$", profile, re.M)
@@ -35,7 +36,9 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
                          "runtime, no-op handler", "service quota", "service quota (worker 2)",
                          "service quota (2 workers)", "service supply", "service supply (worker 2)",
                          "service settlement", "service settlement (worker 2)",
-                         "service settlement (2 workers)"}  # supply runs in one worker only
+                         "service settlement (2 workers)", "service quota (before: HEAD)",
+                         "service supply (before: HEAD)", "service settlement (before: HEAD)"}
+    # supply runs in one worker only
     for row in rows.values():
         assert row["events"] == 2000
         assert row["events_per_s"] > 0
@@ -53,3 +56,16 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
     assert end_to_end[0]["sent"] == 100 and end_to_end[0]["answered"] == 100
     assert 0 < end_to_end[0]["p50_ms"] <= end_to_end[0]["p95_ms"] <= end_to_end[0]["p99_ms"]
     assert "## End to end: service quota" in text
+    tick = rows["service quota"]["tick"]
+    assert tick["warnings"] > 0  # 2,000 orders leave most agreements' first quarter short
+    assert 0 < tick["first_ms"] <= tick["p50_ms"] <= tick["last_ms"]
+    assert rows["service quota (worker 2)"]["tick"] is None
+    assert "## A quarter's end to its warnings: service quota" in text
+    [year] = figures["years"]
+    assert year["scale"] == 0.1 and year["events"] > 1000 and year["decisions"] > 0
+    assert 0 < year["startup_s"] < year["seconds"] and year["cpu_s"] > 0
+    assert "## Province-years replayed" in text
+    assert rows["service quota (before: HEAD)"]["tick"] is None
+    worktrees = subprocess.run(["git", "-C", str(REPO), "worktree", "list"], check=True,
+                               capture_output=True, text=True).stdout
+    assert "vbp-bench-" not in worktrees  # --before's checkout is gone

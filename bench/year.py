@@ -1,0 +1,61 @@
+"""A province-year replayed: the simulator's year loaded under a topic prefix of its own (not
+timed), then every service that decides (quota, supply, settlement, and alerts notifying a
+webhook) started on it from offset zero, timed from their spawn until every group has committed
+everything it reads, the services' own outputs included (faults.pipeline.Deployment, as the fault
+suite's reference run)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.procfs import cpu_seconds, peak_rss_kb
+from faults.pipeline import DECISIONS, Deployment, simulated_year
+from schemas.topics import topic_name
+from tests.harness import read_to_end
+
+POLL_SECONDS = 1.0  # how often the groups' lag is read: the resolution of the time measured
+
+
+@dataclass
+class Year:
+    scale: float
+    events: int
+    seconds: float  # spawn until caught up
+    startup_seconds: float  # spawn until every worker answers /health
+    decisions: int  # records on vbp.warnings, vbp.escalations and vbp.decisions
+    cpu_seconds: float  # summed over the workers
+    peak_rss_kb: int  # summed over the workers
+
+
+async def replay(bootstrap: str, scale: float, workdir: Path, timeout: float) -> Year:
+    events = simulated_year(scale)
+    d = Deployment(bootstrap, workdir / f"year-{scale:g}")
+    await d.create_topics()
+    await d.load(events)
+    started = time.monotonic()
+    try:
+        d.start()
+        ready = time.monotonic() - started
+        await d.caught_up(timeout, settle=POLL_SECONDS)
+        assert d.caught_up_at is not None
+        seconds = d.caught_up_at - started
+        pids = [w.process.pid for w in d.workers.values() if w.process is not None]
+        cpu = sum(cpu_seconds(pid) for pid in pids)
+        peak = sum(peak_rss_kb(pid) for pid in pids)
+    finally:
+        d.stop()
+    decisions = sum([len(await read_to_end(bootstrap, topic_name(base, d.prefix)))
+                     for base in DECISIONS])
+    return Year(scale, len(events), seconds, ready, decisions, cpu, peak)
+
+
+def year_table(rows: list[Year]) -> str:
+    lines = ["| year's scale | events | warnings, escalations, decisions | startup s | "
+             "seconds to caught up | events/s | CPU s | peak RSS MiB (4 services) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.scale:g} | {r.events:,} | {r.decisions:,} | {r.startup_seconds:.1f} | "
+                     f"{r.seconds:.1f} | {r.events / r.seconds:,.0f} | {r.cpu_seconds:.0f} | "
+                     f"{r.peak_rss_kb / 1024:,.0f} |")
+    return "\n".join(lines)
