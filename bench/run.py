@@ -278,8 +278,8 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
     once caught up, measure end-to-end latency at each of these input rates, up to the first it
     does not keep up with. `workers`: processes in the service's group, each with its own
     VBP_WORKER_ID; their CPU and peak RSS are summed. `until`: the (topic, partitions) whose
-    committed offsets must reach their ends (default: the orders topic); `orders` is then the
-    number of events they hold. `code`: the checkout whose modules run (--before)."""
+    committed offsets must reach their ends (default: the orders topic, and the row counts every
+    order on it); `orders` is then the number of events they hold. `code`: the checkout whose modules run (--before)."""
     label, variant_env = variant
     title, module = {**SERVICES, **CEILINGS}[name]
     if workers > 1:
@@ -297,6 +297,8 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
     await consumer.start()
     logs = [workdir / f"{run_id}-{n}.log" for n in range(1, workers + 1)]
     processes: list[subprocess.Popen[bytes]] = []
+    if until is None:  # every order on the topic, those of an earlier end-to-end run included
+        orders = sum((await consumer.end_offsets(partitions)).values())
     try:
         started = time.monotonic()
         for n, log_path in enumerate(logs, start=1):
@@ -398,16 +400,25 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else float("nan")
 
 
+async def _reader_at_end(bootstrap: str, prefix: str, base: str) -> AIOKafkaConsumer:
+    """A started consumer (no group) on every partition of contract topic `base`, at its end."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                              enable_auto_commit=False, fetch_max_wait_ms=10)
+    await reader.start()
+    partitions = [TopicPartition(topic_name(base, prefix), p)
+                  for p in range(TOPICS[base].partitions)]
+    reader.assign(partitions)
+    await reader.seek_to_end(*partitions)
+    return reader
+
+
 async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
                      wait: float) -> Latency:
     """Send orders at `rate` per second for `seconds` while reading vbp.quota.progress from its
     end; each order's latency is from its send to the first progress update naming it (the
     update's producer timestamp)."""
-    progress_topic = topic_name("vbp.quota.progress", prefix)
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                              enable_auto_commit=False, fetch_max_wait_ms=10)
+    reader = await _reader_at_end(bootstrap, prefix, "vbp.quota.progress")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    await reader.start()
     await producer.start()
     sent_at: dict[str, float] = {}
     latency: dict[str, float] = {}
@@ -423,10 +434,6 @@ async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
                         latency[cause] = record.timestamp / 1000 - sent_at[cause]
 
     try:
-        partitions = [TopicPartition(progress_topic, p)
-                      for p in range(TOPICS["vbp.quota.progress"].partitions)]
-        reader.assign(partitions)
-        await reader.seek_to_end(*partitions)
         reading = asyncio.ensure_future(read())
         orders = order_events(_scenario(1), int(rate * seconds), id_prefix,
                               random.Random(f"latency:{rate}"))
@@ -480,17 +487,10 @@ async def tick_to_warnings(bootstrap: str, prefix: str, wait: float,
     first_quarter = agreement_quarters(agreement.period_start, agreement.period_end,
                                        agreement.agreed_quantity, scenario.year)[0]
     tick = scenario.tick(first_quarter.end + timedelta(days=1))
-    warnings_topic = topic_name("vbp.warnings", prefix)
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                              enable_auto_commit=False, fetch_max_wait_ms=10)
+    reader = await _reader_at_end(bootstrap, prefix, "vbp.warnings")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    await reader.start()
     await producer.start()
     try:
-        partitions = [TopicPartition(warnings_topic, p)
-                      for p in range(TOPICS["vbp.warnings"].partitions)]
-        reader.assign(partitions)
-        await reader.seek_to_end(*partitions)
         sent_at = time.time()
         await producer.send_and_wait(topic_name(tick.topic, prefix), tick.event.to_json_bytes(),
                                      key=tick.key.encode(),
@@ -628,7 +628,9 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
         f"produced in {produce_seconds:.1f} s (not measured); topic prefix `{prefix}`; "
         f"broker {'given: ' + args.bootstrap if args.bootstrap else 'the project one'}.",
         "",
-        "Each row runs from offset zero until every order is read. The baseline (ratio 1) "
+        "Each row runs from offset zero until every order is read (the rows after quota's "
+        "end-to-end run also read the orders it sent: the events column counts them). "
+        "The baseline (ratio 1) "
         "decodes them with `runtime.codec.decode` in a bare aiokafka consumer. Kafka's "
         "ConsumerPerformance reads the same orders (its fetch time), its ProducerPerformance "
         "writes as many of the same messages (acks=all): the broker's limit here. A faust "

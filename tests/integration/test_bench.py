@@ -39,8 +39,11 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
                          "service settlement (2 workers)", "service quota (before: HEAD)",
                          "service supply (before: HEAD)", "service settlement (before: HEAD)"}
     # supply runs in one worker only
-    for row in rows.values():
-        assert row["events"] == 2000
+    before_end_to_end = {"bare aiokafka + decode", "Kafka ConsumerPerformance",
+                         "Kafka ProducerPerformance (acks=all)", "bare faust agent + decode",
+                         "runtime, no-op handler", "service quota"}
+    for name, row in rows.items():  # quota's end-to-end run adds 100 orders for those after it
+        assert row["events"] == (2000 if name in before_end_to_end else 2100), name
         assert row["events_per_s"] > 0
         assert row["cpu_s_per_1000"] > 0
         assert row["peak_rss_kb"] > 0
