@@ -501,6 +501,11 @@ class Service:
             return None
         return max((date.fromisoformat(day) for day in self.ticks.values()), default=None)
 
+    def tick_of(self, partition: int) -> date | None:
+        """The latest tick state partition `partition` has applied, its rules evaluated."""
+        day = self.ticks.get(str(partition)) if self.ticks is not None else None
+        return date.fromisoformat(day) if day else None
+
     def on_reference(self, *bases: str) -> Callable[[PartitionHandler], PartitionHandler]:
         """Call `handler(event, partition)` once per state partition for every event of the
         1-partition reference topics `bases` (vbp.ref.*).

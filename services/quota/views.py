@@ -68,13 +68,17 @@ def month_totals(
 def institution_view(quota: Quota, institution_id: str) -> dict[str, Any]:
     agreements = [a for a in quota.agreements.values() if a["institution_id"] == institution_id]
     state = quota.institution_state.get(institution_id) or {"suspension": None}
+    from services.quota.app import partition_of  # app imports this module
+
+    # the tick its own partition has applied: another partition may be a tick ahead of it
+    as_of = quota.service.tick_of(partition_of(institution_id))
     return {
         "institution_id": institution_id,
         "institution": quota.institutions.get(institution_id),
-        "as_of": quota.service.as_of.isoformat() if quota.service.as_of else None,
+        "as_of": as_of.isoformat() if as_of else None,
         "suspension": state["suspension"],
         "agreements": [
-            agreement_view(quota, a, quota.service.as_of)
+            agreement_view(quota, a, as_of)
             for a in sorted(agreements, key=lambda a: a["agreement_id"])
         ],
         "non_winning_products": sorted(
