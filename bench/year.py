@@ -20,7 +20,9 @@ POLL_SECONDS = 1.0  # how often the groups' lag is read: the resolution of the t
 @dataclass
 class Year:
     scale: float
+    institutions: int
     events: int
+    orders: int  # vbp.order.placed among the events
     seconds: float  # spawn until caught up
     startup_seconds: float  # spawn until every worker answers /health
     decisions: int  # records on vbp.warnings, vbp.escalations and vbp.decisions
@@ -28,9 +30,11 @@ class Year:
     peak_rss_kb: int  # summed over the workers
 
 
-async def replay(bootstrap: str, scale: float, workdir: Path, timeout: float) -> Year:
-    events = simulated_year(scale)
-    d = Deployment(bootstrap, workdir / f"year-{scale:g}")
+async def replay(bootstrap: str, scale: float, workdir: Path, timeout: float,
+                 institutions: int = 150) -> Year:
+    events = simulated_year(scale, institutions)
+    orders = sum(e.event.type == "vbp.order.placed" for e in events)
+    d = Deployment(bootstrap, workdir / f"year-{institutions}-{scale:g}")
     await d.create_topics()
     await d.load(events)
     started = time.monotonic()
@@ -47,15 +51,16 @@ async def replay(bootstrap: str, scale: float, workdir: Path, timeout: float) ->
         d.stop()
     decisions = sum([len(await read_to_end(bootstrap, topic_name(base, d.prefix)))
                      for base in DECISIONS])
-    return Year(scale, len(events), seconds, ready, decisions, cpu, peak)
+    return Year(scale, institutions, len(events), orders, seconds, ready, decisions, cpu, peak)
 
 
 def year_table(rows: list[Year]) -> str:
-    lines = ["| year's scale | events | warnings, escalations, decisions | startup s | "
-             "seconds to caught up | events/s | CPU s | peak RSS MiB (4 services) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| institutions | year's scale | events | orders | warnings, escalations, decisions "
+             "| startup s | seconds to caught up | events/s | CPU s | peak RSS MiB (4 services) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r.scale:g} | {r.events:,} | {r.decisions:,} | {r.startup_seconds:.1f} | "
+        lines.append(f"| {r.institutions:,} | {r.scale:g} | {r.events:,} | {r.orders:,} | "
+                     f"{r.decisions:,} | {r.startup_seconds:.1f} | "
                      f"{r.seconds:.1f} | {r.events / r.seconds:,.0f} | {r.cpu_seconds:.0f} | "
                      f"{r.peak_rss_kb / 1024:,.0f} |")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ applies: 50 % of the prior-year use with one winner, 60 % with two, 70 % with th
 """
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from datetime import date
@@ -126,12 +127,15 @@ def build_institutions(config: SimConfig) -> list[Institution]:
     used: set[str] = {i.name for i in made}
 
     def named(tier_suffixes: tuple[str, ...], i: int) -> tuple[str, str]:
-        while True:
+        plain_names = len(counties) * len(tier_suffixes)
+        for tries in itertools.count():
             county = order[i % len(order)] if tier_suffixes is parties.SECONDARY_SUFFIXES \
                 else rng.choice(counties)
             suffix = tier_suffixes[(i // len(order)) % len(tier_suffixes)] \
                 if tier_suffixes is parties.SECONDARY_SUFFIXES else rng.choice(tier_suffixes)
             name = geo.COUNTY_NAMES[county] + suffix
+            if tries >= plain_names:  # a large registry: the plain names may all be taken
+                name += f"（{tries // plain_names + 1}）"
             if name not in used:
                 used.add(name)
                 return county, name

@@ -16,6 +16,7 @@ from sim import drugs, geo
 from sim.__main__ import config_from, parse_config
 from sim.config import FAULTS, SimConfig
 from sim.expect import expect
+from sim.registry import build_institutions
 from sim.scenario import Emitted, Scenario
 
 GUIZHOU = load_profile("guizhou")
@@ -384,3 +385,12 @@ def test_a_large_scale_year_orders_whole_packs_near_the_agreed_quantities() -> N
         ratio = ordered[(a.institution.institution_id, a.product.code)] / a.agreed_quantity
         behaviour = scenario.plan.behaviours.get(a.institution.institution_id, "normal")
         assert ratio <= (1.6 if behaviour == "over_buyer" else 1.3), (a.agreement_id, behaviour)
+
+
+def test_a_large_registry_names_every_institution_apart() -> None:
+    """2,000 institutions (the bench's province) outnumber the plain county + suffix names of
+    some kinds: the registry is still built, every name and id once (it used to loop for ever)."""
+    made = build_institutions(SimConfig(institutions=2000))
+    assert len(made) == 2000
+    assert len({i.name for i in made}) == 2000 and len({i.institution_id for i in made}) == 2000
+    assert any("（2）" in i.name for i in made)
