@@ -312,6 +312,7 @@ class Service:
         self._next_offset: dict[TopicPartition, int] = {}  # per input partition (_in_sequence)
         self._rewound_to: dict[TopicPartition, tuple[int, int]] = {}  # (expected, first seen)
         self._reseeking: dict[TopicPartition, asyncio.Future[None]] = {}  # _seek_until_read
+        self._counting: dict[TopicPartition, asyncio.Future[None]] = {}  # _count_once_sent
         self.app.on_partitions_revoked.connect(self._forget_positions)
         self._last_processed = 0.0  # loop time of the last event processed
         self.app.timer(STALL_SECONDS)(self._report_stalls)
@@ -372,8 +373,8 @@ class Service:
                     len(consumer._get_active_partitions()), len(consumer.assignment()))
 
     async def _close_clock(self, app: Any, **kwargs: Any) -> None:
-        for reseeking in list(self._reseeking.values()):
-            reseeking.cancel()
+        for task in [*self._reseeking.values(), *self._counting.values()]:
+            task.cancel()
         await self.clock.close()
 
     # -- topics and tables --------------------------------------------------------------------
@@ -418,7 +419,8 @@ class Service:
 
     # -- consuming ----------------------------------------------------------------------------
 
-    def consume(self, *bases: str, keyed_apart: bool = False) -> Callable[[Handler], Handler]:
+    def consume(self, *bases: str, keyed_apart: bool = False,
+                counted_once_sent: bool = False) -> Callable[[Handler], Handler]:
         """Register `handler` for the events of the contract topics `bases`.
 
         Keep one agent per topic group at concurrency 1: with more, faust can commit an offset
@@ -428,6 +430,9 @@ class Service:
         vbp.quota.progress, keyed by agreement, while its state is keyed by institution). Every
         partition of them then feeds every state partition's ticks, outputs of other services
         included, so a tick waits for all of them.
+
+        `counted_once_sent`: the tick clock counts an event processed only once the broker has
+        its outputs (a relay's copies, which a tick's target on the relay is taken from).
         """
         partitions = {TOPICS[base].partitions for base in bases}
         if len(partitions) != 1:
@@ -457,7 +462,8 @@ class Service:
 
             async def agent(stream: faust.StreamT) -> None:
                 async for event in stream.events():
-                    await self._process(event, allowed, seen, handler, open_topic)
+                    await self._process(event, allowed, seen, handler, open_topic,
+                                        counted_once_sent)
 
             agent.__name__ = name
             agent.__qualname__ = name
@@ -536,15 +542,14 @@ class Service:
             event = faust.current_event()
             assert event is not None
             stamp = [(TICK_TIMESTAMP, str(broker_time(event.message)).encode())]
-            copies = [await relay.send(key=None, value=event.message.value, partition=partition,
-                                       headers=stamp)
-                      for partition in range(STATE_PARTITIONS)]
-            # In the log before this event counts as processed: a tick waiting for a relayed
-            # feed takes the relay's end offset as its target once the source is processed.
-            await asyncio.gather(*copies)
+            for partition in range(STATE_PARTITIONS):
+                track_output(await relay.send(key=None, value=event.message.value,
+                                              partition=partition, headers=stamp))
 
         relay_copies.__name__ = "relay_tick" if name == "ticks" else f"relay_{name}"
-        self.consume(*bases)(relay_copies)
+        # In the log before the source counts as processed: a tick waiting for a relayed feed
+        # takes the relay's end offset as its target once the source is processed.
+        self.consume(*bases, counted_once_sent=True)(relay_copies)
         return relay
 
     def _per_partition(self, relay: faust.TopicT, bases: tuple[str, ...], name: str,
@@ -575,6 +580,7 @@ class Service:
         seen: faust.Table,
         handler: Handler,
         open_topic: str | None = None,
+        counted_once_sent: bool = False,
     ) -> None:
         message = event.message
         if not await self._in_sequence(message):
@@ -599,7 +605,31 @@ class Service:
             self._last_processed = asyncio.get_running_loop().time()
             _scope.reset(token)
         # dead-lettered and duplicate messages count as processed for the tick clock
-        self.clock.processed(message.topic, message.partition, message.offset)
+        if counted_once_sent:
+            self._count_once_sent(message, scope.outputs)
+        else:
+            self.clock.processed(message.topic, message.partition, message.offset)
+
+    def _count_once_sent(self, message: Any, outputs: list[asyncio.Future[Any]]) -> None:
+        """Count `message` processed for the tick clock once the broker has `outputs`, and
+        after the messages before it on its partition (the agent goes on meanwhile)."""
+        tp = TopicPartition(message.topic, message.partition)
+        before = self._counting.get(tp)
+        pending = [output for output in outputs if not output.done()]
+        if before is None and not pending:
+            self.clock.processed(message.topic, message.partition, message.offset)
+            return
+
+        async def count() -> None:
+            if before is not None:
+                await before
+            if pending:
+                await asyncio.wait(pending)
+            self.clock.processed(message.topic, message.partition, message.offset)
+
+        counting = self._counting[tp] = asyncio.ensure_future(count())
+        counting.add_done_callback(
+            lambda done: self._counting.pop(tp) if self._counting.get(tp) is done else None)
 
     async def _forget_positions(self, app: Any, revoked: set[Any], **kwargs: Any) -> None:
         """A partition handed to another worker may come back further on: where this worker
@@ -609,9 +639,10 @@ class Service:
             self._next_offset.pop(key, None)
             self._rewound_to.pop(key, None)
             _GIVEN_UP.pop(key, None)  # committed at the revocation, before this signal
-            reseeking = self._reseeking.pop(key, None)
-            if reseeking is not None:
-                reseeking.cancel()
+            for tasks in (self._reseeking, self._counting):
+                task = tasks.pop(key, None)
+                if task is not None:
+                    task.cancel()
         self.clock.forget(TopicPartition(tp.topic, tp.partition) for tp in revoked)
 
     async def _in_sequence(self, message: Any) -> bool:
