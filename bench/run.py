@@ -271,19 +271,20 @@ CEILINGS = {"bare_faust": ("bare faust agent + decode", "bench.bare_faust"),
             "noop": ("runtime, no-op handler", "bench.noop")}
 
 
-async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workdir: Path,
-                      timeout: float, profile: Path | None = None,
+async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, timeout: float,
+                      profile: Path | None = None,
                       variant: tuple[str, dict[str, str]] = ("", {}),
                       rates: list[int] | None = None, rate_seconds: float = 20.0,
-                      workers: int = 1, until: list[tuple[str, int]] | None = None,
+                      workers: int = 1, until: tuple[list[tuple[str, int]], int] | None = None,
                       code: Path = REPO) -> Row:
     """`profile`: sample the (first) worker with py-spy into this file. `variant`: a label and
     the environment that sets it apart (--variant), e.g. a setting before a change. `rates`:
     once caught up, measure end-to-end latency at each of these input rates, up to the first it
     does not keep up with. `workers`: processes in the service's group, each with its own
     VBP_WORKER_ID; their CPU and peak RSS are summed. `until`: the (topic, partitions) whose
-    committed offsets must reach their ends (default: the orders topic, and the row counts every
-    order on it); `orders` is then the number of events they hold. `code`: the checkout whose modules run (--before)."""
+    committed offsets must reach their ends and the number of events the row counts (default:
+    the orders topic, and every order on it). `code`: the checkout whose modules run
+    (--before)."""
     label, variant_env = variant
     title, module = {**SERVICES, **CEILINGS}[name]
     if workers > 1:
@@ -291,9 +292,8 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
     row_name = title + (f" ({label})" if label else "")
     run_id = f"{name}{_slug(label)}"  # its group, log and state apart from other variants
     group = f"{prefix}vbp-{run_id}"
-    partitions = [TopicPartition(topic, p) for topic, count in
-                  until or [(topic_name(ORDERS, prefix), TOPICS[ORDERS].partitions)]
-                  for p in range(count)]
+    topics, events = until or ([(topic_name(ORDERS, prefix), TOPICS[ORDERS].partitions)], 0)
+    partitions = [TopicPartition(topic, p) for topic, count in topics for p in range(count)]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False)
@@ -302,7 +302,7 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
     logs = [workdir / f"{run_id}-{n}.log" for n in range(1, workers + 1)]
     processes: list[subprocess.Popen[bytes]] = []
     if until is None:  # every order on the topic, those of an earlier end-to-end run included
-        orders = sum((await consumer.end_offsets(partitions)).values())
+        events = sum((await consumer.end_offsets(partitions)).values())
     try:
         started = time.monotonic()
         for n, log_path in enumerate(logs, start=1):
@@ -357,7 +357,7 @@ async def run_service(name: str, bootstrap: str, prefix: str, orders: int, workd
                   flush=True)
             if not latencies[-1].kept_up:
                 break
-        return Row(row_name, orders, seconds, cpu, peak,
+        return Row(row_name, events, seconds, cpu, peak,
                    (ready_at - started) if ready_at else None, hot, latencies or None, tick)
     finally:
         for process in processes:
@@ -695,10 +695,10 @@ async def memory_rows(bootstrap: str, counts: list[int], workdir: Path,
         label = f"{count:,} agreements"
         relay = f"{prefix}vbp-quota{_slug(label)}-reference"  # Service.on_reference's topic
         rows.append(await run_service(
-            "quota", bootstrap, prefix, count, workdir, timeout, variant=(label, {}),
-            until=[(topic_name("vbp.ref.agreements", prefix),
-                    TOPICS["vbp.ref.agreements"].partitions),
-                   (relay, TOPICS[ORDERS].partitions)]))
+            "quota", bootstrap, prefix, workdir, timeout, variant=(label, {}),
+            until=([(topic_name("vbp.ref.agreements", prefix),
+                     TOPICS["vbp.ref.agreements"].partitions),
+                    (relay, TOPICS[ORDERS].partitions)], count)))
         print(f"bench: {rows[-1].name} peak RSS {rows[-1].peak_rss_kb / 1024:,.0f} MiB",
               flush=True)
     return rows
@@ -760,8 +760,7 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
                         args.before], check=True, capture_output=True)
     try:
         for name in CEILINGS:
-            rows.append(await run_service(name, bootstrap, prefix, args.orders, workdir,
-                                          args.timeout))
+            rows.append(await run_service(name, bootstrap, prefix, workdir, args.timeout))
             print(f"bench: {rows[-1].name} {rows[-1].rate:,.0f} events/s", flush=True)
         for name in args.services:
             runs = [(variant, 1, REPO) for variant in [("", {}), *args.variant]]
@@ -773,8 +772,8 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
                 first = not variant[0] and workers == 1
                 profile = (workdir / f"{name}{_slug(variant[0])}.folded"
                            if args.profile and workers == 1 else None)
-                row = await run_service(name, bootstrap, prefix, args.orders, workdir,
-                                        args.timeout, profile, variant,
+                row = await run_service(name, bootstrap, prefix, workdir, args.timeout,
+                                        profile, variant,
                                         args.rates if first and name == LATENCY_OF else None,
                                         args.rate_seconds, workers, code=code)
                 print(f"bench: {row.name} {row.rate:,.0f} events/s", flush=True)

@@ -41,9 +41,7 @@ async def replay(bootstrap: str, scale: float, workdir: Path, timeout: float,
     try:
         d.start()
         ready = time.monotonic() - started
-        await d.caught_up(timeout, settle=POLL_SECONDS)
-        assert d.caught_up_at is not None
-        seconds = d.caught_up_at - started
+        seconds = await d.caught_up(timeout, settle=POLL_SECONDS) - started
         pids = [w.process.pid for w in d.workers.values() if w.process is not None]
         cpu = sum(cpu_seconds(pid) for pid in pids)
         peak = sum(peak_rss_kb(pid) for pid in pids)

@@ -75,7 +75,6 @@ class Deployment:
         self.workdir = workdir
         self.names = names
         self.receiver: Receiver | None = None
-        self.caught_up_at: float | None = None  # time.monotonic() when caught_up saw no lag
         if "alerts" in names:  # every alert to one webhook, each in a notification of its own
             self.receiver = Receiver(kind="webhook", secret="faults")
             workdir.mkdir(parents=True, exist_ok=True)
@@ -172,20 +171,22 @@ class Deployment:
             await consumer.stop()
             await admin.close()
 
-    async def caught_up(self, timeout: float = 900.0, settle: float = 3.0) -> None:
+    async def caught_up(self, timeout: float = 900.0, settle: float = 3.0) -> float:
         """Wait until every group has committed everything it reads, twice `settle` seconds
-        apart (one service's output is another's input); `caught_up_at` is the first of the
-        two times."""
+        apart (one service's output is another's input); the first of the two times
+        (time.monotonic())."""
         started = time.monotonic()
         quiet = 0
+        caught_up_at = started
         while quiet < 2:
             if time.monotonic() - started > timeout:
                 raise TimeoutError(f"{self.prefix} not caught up in {timeout:.0f}s "
                                    f"(lag {await self.lag()}); logs under {self.workdir}")
             quiet = quiet + 1 if await self.lag() == 0 else 0
             if quiet == 1:
-                self.caught_up_at = time.monotonic()
+                caught_up_at = time.monotonic()
             await asyncio.sleep(settle)
+        return caught_up_at
 
     async def snapshot(self, institutions: list[str]) -> Snapshot:
         found = Snapshot()

@@ -18,6 +18,7 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
+from aiokafka.partitioner import murmur2
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -214,6 +215,14 @@ def input_time() -> int:
 
 # Stateful input topics share this partition count so their tables are co-partitioned.
 STATE_PARTITIONS = TOPICS["vbp.orders"].partitions
+
+
+def partition_of(key: str, partitions: int = STATE_PARTITIONS) -> int:
+    """The partition Kafka's default partitioner gives a record keyed `key`: for an institution
+    id, the state partition its records live in."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
 # Kafka's default largest message (broker message.max.bytes, 1 MiB + 12); faust's producer
 # would refuse anything over 1,000,000 bytes, so a large input could not be dead-lettered.
 MAX_MESSAGE_BYTES = 1_048_576

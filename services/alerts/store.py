@@ -19,9 +19,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aiokafka.partitioner import murmur2
 
-from runtime.service import Service
+from runtime.service import Service, partition_of
 from schemas.outputs import NotificationLogged
 from services.alerts import ledger
 
@@ -29,11 +28,6 @@ log = logging.getLogger(__name__)
 
 PARTITIONS = 4  # vbp.warnings / escalations / decisions / notifications
 BEIJING = timezone(timedelta(hours=8))
-
-
-def partition_of(key: str, partitions: int = PARTITIONS) -> int:
-    """The partition Kafka's default partitioner gives a record keyed `key`."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _json(op: dict[str, Any]) -> bytes:
@@ -88,7 +82,7 @@ class Store:
         """Records of the alerts with work left, in the partitions this worker owns."""
         mine = self.owned_partitions()
         records = (self.alerts.get(alert_id) for alert_id in sorted(self.active)
-                   if partition_of(alert_id) in mine)
+                   if partition_of(alert_id, PARTITIONS) in mine)
         return [r for r in records if r is not None]
 
     def active_silences(self, now: float) -> list[dict[str, Any]]:

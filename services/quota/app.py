@@ -20,18 +20,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from aiokafka.partitioner import murmur2
 
-from runtime.service import STATE_PARTITIONS, Service
+from runtime.service import Service, partition_of
 from schemas.envelope import CloudEvent
 from schemas.outputs import DecisionIssued, QuotaProgress, WarningRaised
 from services.quota import ledger, rules, views
 from services.quota.periods import Quarter, evaluated_quarters, pace, quarters_of
-
-
-def partition_of(institution_id: str) -> int:
-    """The partition Kafka's default partitioner gives an institution's records."""
-    return (murmur2(institution_id.encode()) & 0x7FFFFFFF) % STATE_PARTITIONS
 
 
 class Quota:

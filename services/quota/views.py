@@ -8,7 +8,7 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from runtime.service import Reply, Service
+from runtime.service import Reply, Service, partition_of
 from services.quota import rules
 from services.quota.periods import add_months, evaluated_quarters, month_of, pace, quarters_of
 
@@ -68,8 +68,6 @@ def month_totals(
 def institution_view(quota: Quota, institution_id: str) -> dict[str, Any]:
     agreements = [a for a in quota.agreements.values() if a["institution_id"] == institution_id]
     state = quota.institution_state.get(institution_id) or {"suspension": None}
-    from services.quota.app import partition_of  # app imports this module
-
     # the tick its own partition has applied: another partition may be a tick ahead of it
     as_of = quota.service.tick_of(partition_of(institution_id))
     return {

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from runtime.service import Reply, Service
+from runtime.service import Reply, Service, partition_of
 from services.settlement import accounts, records, rules, standard
 from services.settlement.accounts import fmt
 from services.settlement.ledger import ZERO
@@ -31,9 +31,13 @@ class BadRequest(ValueError):
         self.status = status
 
 
-def _as_of(settlement: Settlement, query: Any) -> date | None:
+def _as_of(settlement: Settlement, query: Any, institution_id: str | None = None) -> date | None:
+    """The caller's ?as_of, else the latest tick applied: for one institution, the one its own
+    state partition has applied (another partition may be a tick ahead of it)."""
     raw = query.get("as_of")
     if raw is None:
+        if institution_id is not None:
+            return settlement.service.tick_of(partition_of(institution_id))
         return settlement.service.as_of
     if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
         try:
@@ -189,7 +193,7 @@ def routes(service: Service, settlement: Settlement) -> None:
     @answer
     def payables(query: Any, institution_id: str) -> Any:
         _institution(settlement, institution_id)
-        body = statement(settlement, institution_id, _as_of(settlement, query))
+        body = statement(settlement, institution_id, _as_of(settlement, query, institution_id))
         wanted = query.get("status")
         if wanted is not None:
             if wanted not in STATUSES:

@@ -28,10 +28,9 @@ from decimal import Decimal
 from typing import Any
 
 from policies.workdays import WorkdayCalendar
-from runtime.service import Rejected, Service
+from runtime.service import Rejected, Service, partition_of
 from schemas.envelope import CloudEvent
 from schemas.outputs import DecisionIssued, WarningRaised
-from services.quota.app import partition_of
 from services.settlement import accounts, notices, records, rules
 from services.settlement.ledger import PrepaymentRelease, reconcile_prepayments
 

@@ -16,7 +16,8 @@ from typing import Any
 from policies import load_profile
 from schemas.envelope import new_event
 from schemas.events import EXAMPLES
-from services.quota.app import Quota, partition_of
+from runtime.service import partition_of
+from services.quota.app import Quota
 
 INSTITUTION = "H52010200001"
 TICK_DAY = "2020-05-01"  # Q1 and its grace period are over
