@@ -19,7 +19,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-
 from runtime.service import Service, partition_of
 from schemas.outputs import NotificationLogged
 from services.alerts import ledger

@@ -20,7 +20,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-
 from runtime.service import Service, partition_of
 from schemas.envelope import CloudEvent
 from schemas.outputs import DecisionIssued, QuotaProgress, WarningRaised
