@@ -29,7 +29,8 @@
    each order's send to the production of the first vbp.quota.progress naming it,
    p50/p95/p99, up to the first rate not kept up with.
 7. Memory (--agreements): quota with N agreements and no orders (memory_rows).
-8. Province-years (--years): the simulated year through every service at once (bench.year).
+8. Province-years (--years, --institutions): the simulated year, orders, deliveries, payments
+   and ticks, through every service at once (bench.year).
 9. A table on stdout and a Markdown report in --results (default bench/results/).
 """
 from __future__ import annotations
