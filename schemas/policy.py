@@ -343,6 +343,9 @@ class SettlementPolicy(_Strict):
     payment_deadline: Clause[PaymentDeadline]
     overdue_warning: Clause[bool]
     overdue_suspend_after_working_days: Clause[NonNegInt]
+    holiday_arrangement_warn_days: Clause[NonNegInt]
+    """Days before a year begins from which calendar.arrangement_missing tells the operators
+    that the year's holiday arrangement is unknown (only where working days are counted)."""
     overdue_summons: Clause[bool]
     prepayment: Clause[Prepayment]
     prepayment_excluded_kinds: Clause[list[InstitutionKind]]

@@ -123,7 +123,9 @@ PositiveQuantity = Annotated[
 ]
 
 Severity = Literal["info", "warning", "critical"]
-SubjectKind = Literal["institution", "manufacturer", "distributor", "product", "agreement"]
+# "jurisdiction" (our extension): the deployment's own province or city, e.g. a calendar warning
+SubjectKind = Literal[
+    "institution", "manufacturer", "distributor", "product", "agreement", "jurisdiction"]
 
 
 def _decimal_parser(what: str, places: int, example: str) -> Callable[[object], Decimal]:

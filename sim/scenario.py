@@ -115,7 +115,7 @@ class Scenario:
         self.province = self.policy.region_code
         self.platform = f"/platform/{self.province}"
         self.registry: Registry = build_registry(config, self.policy)
-        self.calendar = WorkdayCalendar(fallback="weekends")
+        self.calendar = WorkdayCalendar()
         self.plan = Plan()
         self.year = config.year
         self.first, self.last = config.first_day, config.last_day

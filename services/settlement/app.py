@@ -53,6 +53,7 @@ class Settlement:
         self.records = service.table("records")
         self.progress = service.table("progress")
         self.chain = service.table("chain")
+        self.announced = service.table("calendar")  # year -> calendar.arrangement_missing sent
         self.index = records.Index()
         self.agreements_of: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.progress_of: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
@@ -143,6 +144,9 @@ class Settlement:
 
     async def on_tick(self, tick: CloudEvent, partition: int) -> None:
         as_of: date = tick.data.as_of
+        self.calendar.refresh()  # a holiday arrangement published since counts from this tick
+        if partition == 0:  # one partition speaks for the jurisdiction
+            await self.announce_calendar(as_of, tick)
         for institution_id in self._institutions_in(partition):
             await self.evaluate(institution_id, as_of, tick)
 
@@ -152,6 +156,17 @@ class Settlement:
         candidates |= {i for i, r in self.institutions.items()
                        if r.get("avg_monthly_disbursement") is not None}
         return sorted(i for i in candidates if partition_of(i) == partition)
+
+    async def announce_calendar(self, as_of: date, tick: CloudEvent) -> None:
+        """calendar.arrangement_missing, once per year, where working days are counted."""
+        counts = self.policy.overdue_suspend_after_working_days.value is not None
+        missing = rules.arrangement_missing(
+            self.calendar, as_of, self.service.policy.region_code,
+            self.policy.holiday_arrangement_warn_days, counts,
+            announced=[int(year) for year in self.announced.keys()])
+        for year, data in missing:
+            await self.warn(data, tick)
+            self.announced[str(year)] = data["warning_id"]
 
     async def evaluate(self, institution_id: str, as_of: date, tick: CloudEvent) -> None:
         old = self.chain.get(institution_id)

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any, Literal, NamedTuple
 
-from policies.workdays import WorkdayCalendar
+from policies.workdays import LAW_REF, CalendarSource, WorkdayCalendar
 from schemas.policy import (
     DaysAfterAcceptance,
     EndOfFollowingMonth,
@@ -33,6 +33,7 @@ from services.settlement.ledger import MoneyLike, Payable, PrepaymentRelease, mo
 PAYMENT_OVERDUE = "settlement.payment_overdue"
 OVERDUE_AFTER_WARNING = "settlement.overdue_after_warning"
 PREPAYMENT = "settlement.prepayment"
+ARRANGEMENT_MISSING = "calendar.arrangement_missing"
 
 Action = Literal["suspend_fund_disbursement", "resume_fund_disbursement", "release_prepayment"]
 Deadline = DaysAfterAcceptance | EndOfFollowingMonth
@@ -214,9 +215,10 @@ def overdue_after_warning(
             decision_id=output_id(OVERDUE_AFTER_WARNING, institution_id, as_of.isoformat(),
                                   "suspend_fund_disbursement"),
             institution_id=institution_id, effective_from=as_of, causes=causes)
+        counted = (min(w.raised_on for w in warnings if w.delivery_id in causes), as_of)
         return ChainStep(suspension, _chain_decision(
             suspension, "suspend_fund_disbursement", suspension.decision_id, as_of, payables,
-            suspend_after, n))
+            suspend_after, n, calendar.basis(*counted)))
 
     causes = dict(sorted({**suspension.causes, **matured}.items()))
     if causes != dict(suspension.causes):
@@ -226,14 +228,20 @@ def overdue_after_warning(
         return ChainStep(suspension, None)
     resume_id = output_id(OVERDUE_AFTER_WARNING, institution_id,
                           suspension.effective_from.isoformat(), "resume_fund_disbursement")
+    warned = [w.raised_on for w in warnings if w.delivery_id in causes]
+    counted = (min(warned, default=suspension.effective_from), suspension.effective_from)
     return ChainStep(None, _chain_decision(
-        suspension, "resume_fund_disbursement", resume_id, as_of, payables, suspend_after, n))
+        suspension, "resume_fund_disbursement", resume_id, as_of, payables, suspend_after, n,
+        calendar.basis(*counted)))
 
 
 def _chain_decision(
     suspension: FundSuspension, action: Action, decision_id: str, as_of: date,
     payables: Mapping[str, Payable], suspend_after: Param[int], n: int | None,
+    basis: tuple[CalendarSource, tuple[str, ...]],
 ) -> SettlementDecision:
+    """The decision, with the working-day calendar its count rests on (``calendar_source``:
+    ``published``, ``package`` or ``statutory-estimate``; the notices' 文号 where published)."""
     deliveries = list(suspension.causes)
     metrics: dict[str, Metric] = {
         "delivery_ids": deliveries,
@@ -243,10 +251,56 @@ def _chain_decision(
     }
     if n is not None:
         metrics["working_days"] = n
+        source, notices = basis
+        metrics["calendar_source"] = source
+        if notices:
+            metrics["calendar_notices"] = list(notices)
     return SettlementDecision(
         decision_id=decision_id, action=action, rule=OVERDUE_AFTER_WARNING,
         policy_ref=_ref(suspend_after), subject_id=suspension.institution_id,
         effective_from=as_of, caused_by=tuple(suspension.causes.values()), metrics=metrics)
+
+
+def arrangement_missing(
+    calendar: WorkdayCalendar,
+    as_of: date,
+    region_code: str,
+    warn_days: Param[int],
+    counts_working_days: bool,
+    announced: Collection[int] = (),
+) -> list[tuple[int, dict[str, Any]]]:
+    """``calendar.arrangement_missing`` (全国年节及纪念日放假办法 第二条、第六条): (year, warning data)
+    for each year that working days are counted in, from ``warn_days`` before it begins
+    (1 December) to its end, while its holiday arrangement is known neither from a published
+    file nor from the package, so counts rest on the law alone. Once per year: none for the
+    years in ``announced``. None where the profile counts no working days."""
+    if not counts_working_days or warn_days.value is None:
+        return []
+    years = {as_of.year, (as_of + timedelta(days=warn_days.value)).year}
+    out = []
+    for year in sorted(years - set(announced)):
+        arrangement = calendar.arrangement(year)
+        if arrangement.source != "statutory-estimate":
+            continue
+        path = calendar.holidays_dir / f"{year}.toml"
+        estimated = [d.isoformat() for d in sorted(arrangement.days_off) if d.weekday() < 5]
+        metrics: dict[str, Metric] = {
+            "year": year, "calendar_source": arrangement.source, "file": str(path),
+            "estimated_weekdays_off": estimated,
+            "invalid_files": sorted(calendar.problems.values())}
+        out.append((year, {
+            "warning_id": output_id(ARRANGEMENT_MISSING, region_code, str(year), "warning"),
+            "rule": ARRANGEMENT_MISSING, "severity": "warning", "subject_kind": "jurisdiction",
+            "subject_id": region_code, "period": str(year), "metrics": metrics,
+            "policy_ref": LAW_REF,
+            "message": (
+                f"国务院办公厅关于{year}年部分节假日安排的通知 is not known here: working days in "
+                f"{year} are counted from the holiday law alone (statutory holidays and 补假, no "
+                f"调休) and decisions say calendar_source=statutory-estimate. Once it is "
+                f"published, write it to {path} (python -m policies.workdays template {year}; "
+                f"check it with python -m policies.workdays check); it counts from the next "
+                f"tick on, for decisions not yet issued.")}))
+    return out
 
 
 # --------------------------------------------------------------------------- prepayment

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 from decimal import Decimal
 from typing import Generic, TypeVar
 
@@ -27,6 +28,7 @@ from services.settlement.ledger import (
     reconcile_prepayments,
 )
 from services.settlement.rules import (
+    ARRANGEMENT_MISSING,
     OVERDUE_AFTER_WARNING,
     PAYMENT_OVERDUE,
     PREPAYMENT,
@@ -36,6 +38,7 @@ from services.settlement.rules import (
     FundSuspension,
     SettlementDecision,
     SettlementWarning,
+    arrangement_missing,
     decision_day,
     due_date,
     overdue_after_warning,
@@ -57,7 +60,7 @@ class P(Generic[T]):
 
 
 GZ, CQ, YN, XA, SX = (load_profile(n) for n in ("guizhou", "chongqing", "yunnan", "xian", "shanxi"))
-CAL = WorkdayCalendar()
+CAL = WorkdayCalendar(Path("/nonexistent"))  # the package and the law; nothing published
 INST = "H52010200001"
 SUPPLIER = "D52000000001"
 
@@ -287,6 +290,60 @@ def test_guizhou_a_second_delivery_overdue_during_the_suspension_must_also_be_pa
     _, resume = chain([first, second], payables, date(2020, 10, 26), still)
     assert resume is not None and resume.action == "resume_fund_disbursement"
     assert set(resume.caused_by) == {first.warning_id, second.warning_id}
+
+
+def test_a_decision_says_which_calendar_counted_its_working_days() -> None:
+    """000 §五(三) counts 工作日: 2020 is in the chinese-calendar package."""
+    warning = national_day_warning()
+    payables = {"DLV-ND": NATIONAL_DAY}
+    suspension, decision = chain([warning], payables, date(2020, 10, 20))
+    assert decision is not None and decision.metrics["calendar_source"] == "package"
+    assert "calendar_notices" not in decision.metrics
+    paid = apply_payment(payables, pay("5000", "DLV-ND", paid_on=date(2020, 10, 21))).payables
+    _, resume = chain([warning], paid, date(2020, 10, 22), suspension)
+    assert resume is not None and resume.metrics["calendar_source"] == "package"
+
+
+def test_guizhou_chain_across_the_2027_year_turn_decides_on_the_law_alone() -> None:
+    """000 §五(三) into a year the package does not know: accepted 2026-11-20, due 12-20, warned
+    on the 12-21 tick; the 10th working day after it is 2027-01-05 (1 January, 元旦, off), so
+    the suspension comes on time on the 2027-01-06 tick and says it rests on the estimate."""
+    accepted = payable("DLV-YT", "2000.0000", date(2026, 11, 20))
+    warning = overdue(accepted, date(2026, 12, 21))
+    assert warning is not None
+    assert decision_day(warning.raised_on, 10, CAL) == date(2027, 1, 6)
+    assert chain([warning], {"DLV-YT": accepted}, date(2027, 1, 5)) == (None, None)
+    _, decision = chain([warning], {"DLV-YT": accepted}, date(2027, 1, 6))
+    assert decision is not None and decision.effective_from == date(2027, 1, 6)
+    assert decision.metrics["calendar_source"] == "statutory-estimate"
+    DecisionIssued.model_validate(decision.data())
+
+
+def test_calendar_arrangement_missing_warns_from_december_once_per_year() -> None:
+    """全国年节及纪念日放假办法: from 31 days before 2027 (the profile's bureau setting) the
+    operators are told, once, that 2027's arrangement is missing; not before, not again."""
+    warn_days = GZ.settlement.holiday_arrangement_warn_days
+    assert warn_days.value == 31
+
+    def missing(as_of: date, announced: tuple[int, ...] = (),
+                counts: bool = True) -> list[tuple[int, dict]]:
+        return arrangement_missing(CAL, as_of, "520000", warn_days, counts, announced)
+
+    assert missing(date(2026, 11, 30)) == []
+    [(year, data)] = missing(date(2026, 12, 1))
+    assert year == 2027
+    warning = WarningRaised.model_validate(data)
+    assert warning.rule == ARRANGEMENT_MISSING and warning.severity == "warning"
+    assert (warning.subject_kind, warning.subject_id, warning.period) == ("jurisdiction",
+                                                                         "520000", "2027")
+    assert warning.warning_id == "calendar.arrangement_missing:520000:2027:warning"
+    assert "放假办法" in warning.policy_ref and "2027.toml" in warning.message
+    assert warning.metrics["calendar_source"] == "statutory-estimate"
+    assert "2027-02-09" in warning.metrics["estimated_weekdays_off"]
+    assert missing(date(2026, 12, 2), announced=(2027,)) == []
+    assert [y for y, _ in missing(date(2027, 3, 1))] == [2027]  # still missing in the year
+    assert missing(date(2026, 12, 1), counts=False) == []  # no working days counted: silent
+    assert missing(date(2025, 12, 1)) == []  # 2026 is in the package
 
 
 @pytest.mark.parametrize("profile", [SX, CQ, YN, XA], ids=["shanxi", "chongqing", "yunnan", "xian"])
