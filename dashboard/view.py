@@ -160,6 +160,9 @@ class View:
             "decisions_by_rule": _by(self.decisions.values(), "rule", "action"),
             "escalations_by_rule": _by(self.escalations.values(), "rule", "level"),
             "warnings": [self._warning(w) for w in _newest(self.warnings.values(), RECENT)],
+            # for the operators, above everything: e.g. next year's holiday arrangement missing
+            "jurisdiction_warnings": [w for w in _newest(self.warnings.values(), RECENT)
+                                      if w["subject_kind"] == "jurisdiction"],
             "decisions": [self._decision(d) for d in _newest(self.decisions.values(), RECENT)],
             "escalations": [self._escalation(e)
                             for e in _newest(self.escalations.values(), RECENT)],

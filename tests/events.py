@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from schemas.envelope import new_event
@@ -32,3 +33,9 @@ def event(type_: str, id_: str, day: str, **changes: Any) -> tuple[str, bytes]:
 
 def tick(day: str) -> tuple[str, bytes]:
     return event("vbp.clock.tick", f"tick-{day}", day, as_of=day)
+
+
+def daily_ticks(first: str, last: str) -> list[tuple[str, bytes]]:
+    """A tick for every day from `first` to `last`, both included."""
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [tick((start + timedelta(days=i)).isoformat()) for i in range((end - start).days + 1)]

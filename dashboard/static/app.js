@@ -6,6 +6,7 @@ const RULES = {
   "settlement.prepayment": "预付", "supply.production_stop": "停产", "supply.low_inventory": "库存不足",
   "supply.shortfall_forecast": "产能不足预报", "supply.unfilled_orders": "订单未配送", "supply.consistency_gate": "一致性评价",
   "supply.distributor_limit": "配送企业数", "supply.missing_monthly_report": "月报缺报",
+  "calendar.arrangement_missing": "节假日安排缺失",
 };
 const ACTIONS = {
   suspend_monthly_settlement: "暂停医保月结算", resume_monthly_settlement: "恢复医保月结算",
@@ -59,7 +60,16 @@ function render() {
     const closed = state.quarters.filter((q) => phase(q) === "closed");
     quarter = closed[closed.length - 1] || state.quarters[0] || null;
   }
-  renderCities(); renderInstitutions(); renderWarnings(); renderDecisions(); renderShortages(); renderOverdue(); renderAlliance(); renderAlerts();
+  renderOps(); renderCities(); renderInstitutions(); renderWarnings(); renderDecisions(); renderShortages(); renderOverdue(); renderAlliance(); renderAlerts();
+}
+
+// Warnings about the deployment itself (subject_kind "jurisdiction"), shown above everything.
+function renderOps() {
+  const items = state.jurisdiction_warnings || [];
+  $("ops").hidden = !items.length;
+  $("ops").innerHTML = items.map((w) =>
+    `<p><b>${esc(SEVERITY[w.severity] || w.severity)} · ${esc(RULES[w.rule] || w.rule)} ${esc(w.period || "")}</b> ` +
+    `${esc(w.message)} ${clause(w.policy_ref)}</p>`).join("");
 }
 
 function renderCities() {

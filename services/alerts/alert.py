@@ -77,9 +77,10 @@ def _product(data: dict[str, Any], metrics: dict[str, Any]) -> str | None:
 
 def _region(data: dict[str, Any], metrics: dict[str, Any]) -> str | None:
     """Escalations name their region; an institution's is the 6 digits inside its id; a
-    warning's metrics may name a county or city."""
+    warning's metrics may name a county or city; a jurisdiction's warning is its region."""
+    jurisdiction = data.get("subject_id") if data.get("subject_kind") == "jurisdiction" else None
     for candidate in (data.get("region_code"), metrics.get("county_code"), metrics.get("city_code"),
-                      metrics.get("region_code")):
+                      metrics.get("region_code"), jurisdiction):
         if isinstance(candidate, str) and _REGION.match(candidate):
             return candidate
     institution = _institution(data, metrics)

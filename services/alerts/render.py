@@ -22,6 +22,7 @@ RULES = {
     "supply.consistency_gate": "一致性评价挂网管理",
     "supply.distributor_limit": "配送企业数量超限",
     "supply.missing_monthly_report": "未按月报送生产供应情况",
+    "calendar.arrangement_missing": "下一年度节假日安排未录入（工作日按法定节假日估算）",
 }
 ACTIONS = {
     "suspend_monthly_settlement": "暂停医保月结算",

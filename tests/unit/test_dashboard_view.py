@@ -163,3 +163,19 @@ def test_alliance_partners_completion_shortages_and_winning_products() -> None:
     assert yunnan["available"][0]["cover"] == {"covermonth": "2020-03", "covermonths": "2.50"}
     assert [t["product_code"] for t in yunnan["trading_suspended"]] == ["XC10AAA081A001010109001"]
     assert state["records"][inbound] == 15
+
+
+def test_a_jurisdiction_warning_is_listed_for_the_operators() -> None:
+    """calendar.arrangement_missing (全国年节及纪念日放假办法) concerns the deployment, not an
+    institution: the page shows it above everything."""
+    view = build()
+    view.apply("vbp.warnings", ev("vbp.warning.raised", warning_id="w-inst"))
+    view.apply("vbp.warnings", ev(
+        "vbp.warning.raised", warning_id="calendar.arrangement_missing:520000:2027:warning",
+        rule="calendar.arrangement_missing", severity="warning", subject_kind="jurisdiction",
+        subject_id="520000", period="2027", metrics={"year": 2027},
+        policy_ref="全国年节及纪念日放假办法 第二条、第六条", message="2027 missing"))
+    state = view.state()
+    assert [w["warning_id"] for w in state["jurisdiction_warnings"]] == [
+        "calendar.arrangement_missing:520000:2027:warning"]
+    assert len(state["warnings"]) == 2
