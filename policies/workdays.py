@@ -78,9 +78,11 @@ def statutory_holidays(year: int) -> list[tuple[date, str]]:
     中秋 on 1 October):
 
     * 1999 (国务院令第270号), to 2007: 元旦 1, 春节 3 (初一-初三), 劳动节 3, 国庆 3;
-    * 2007 (第513号), 2008-2013: 元旦 1, 春节 3 (除夕-初二), 清明 1, 劳动节 1, 端午 1, 中秋 1, 国庆 3;
+    * 2007 (第513号), 2008-2013: 元旦 1, 春节 3 (除夕-初二), 清明 1, 劳动节 1, 端午 1, 中秋 1,
+      国庆 3;
     * 2013 (第644号), 2014-2024: as 2008, but 春节 初一-初三;
-    * 2024 (第795号), from 2025: 元旦 1, 春节 4 (除夕-初三), 清明 1, 劳动节 2, 端午 1, 中秋 1, 国庆 3.
+    * 2024 (第795号), from 2025: 元旦 1, 春节 4 (除夕-初三), 清明 1, 劳动节 2, 端午 1, 中秋 1,
+      国庆 3.
     """
     new_year = _lunar(year, 1, 1)
     eve = 2008 <= year <= 2013 or year >= 2025  # 除夕 is a holiday
@@ -336,9 +338,10 @@ def _template(year: int) -> str:
     by_name: dict[str, list[date]] = {}
     for d, name in statutory_holidays(year):
         by_name.setdefault(name, []).append(d)
-    lines = [f"# 国务院办公厅关于{year}年部分节假日安排的通知: copy each holiday's days off (放假调休)",
-             "# and make-up workdays (上班) from the notice; the dates below are the statutory",
-             "# holidays only (全国年节及纪念日放假办法 第二条). Check: python -m policies.workdays check FILE",
+    lines = [f"# 国务院办公厅关于{year}年部分节假日安排的通知: copy each holiday's",
+             "# days off (放假调休) and make-up workdays (上班) from the notice; the dates below",
+             "# are the statutory holidays only (全国年节及纪念日放假办法 第二条).",
+             "# Check: python -m policies.workdays check FILE",
              f"year = {year}", 'notice = ""          # 文号, e.g. "国办发明电〔2026〕7号"',
              "published_on = 0000-00-00 # the notice's date"]
     for name, days in by_name.items():
@@ -351,7 +354,7 @@ def main(argv: list[str]) -> int:
     usage = ("usage: python -m policies.workdays check FILE... | template YEAR | show YEAR\n"
              "  check     validate published arrangements (policies/holidays/<year>.toml)\n"
              "  template  print a <year>.toml to fill in from the State Council's notice\n"
-             "  show      the year's source, days off and make-up workdays as the services see them")
+             "  show      the year's source, days off and make-up workdays as services see them")
     if len(argv) < 2 or argv[0] not in ("check", "template", "show"):
         print(usage, file=sys.stderr)
         return 2

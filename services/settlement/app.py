@@ -163,7 +163,7 @@ class Settlement:
         missing = rules.arrangement_missing(
             self.calendar, as_of, self.service.policy.region_code,
             self.policy.holiday_arrangement_warn_days, counts,
-            announced=[int(year) for year in self.announced.keys()])
+            announced=[int(year) for year in self.announced])
         for year, data in missing:
             await self.warn(data, tick)
             self.announced[str(year)] = data["warning_id"]

@@ -269,8 +269,8 @@ def arrangement_missing(
     counts_working_days: bool,
     announced: Collection[int] = (),
 ) -> list[tuple[int, dict[str, Any]]]:
-    """``calendar.arrangement_missing`` (全国年节及纪念日放假办法 第二条、第六条): (year, warning data)
-    for each year that working days are counted in, from ``warn_days`` before it begins
+    """``calendar.arrangement_missing`` (全国年节及纪念日放假办法 第二条、第六条): (year, warning
+    data) for each year that working days are counted in, from ``warn_days`` before it begins
     (1 December) to its end, while its holiday arrangement is known neither from a published
     file nor from the package, so counts rest on the law alone. Once per year: none for the
     years in ``announced``. None where the profile counts no working days."""
