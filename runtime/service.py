@@ -18,7 +18,6 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
-from aiokafka.partitioner import murmur2
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -31,9 +30,11 @@ from pydantic import BaseModel
 from policies import load_profile
 from runtime.clock import InputClock, Rebalancing
 from runtime.codec import CONTENT_TYPE, InvalidEvent, decode
+from runtime.loop import Rejected
 from runtime.openapi import ApiDocument
 from runtime.retry import until_answered
 from runtime.settings import Settings
+from runtime.topics import STATE_PARTITIONS, partition_of  # noqa: F401 (the services' import)
 from schemas.envelope import CloudEvent, new_event
 from schemas.topics import TOPICS
 
@@ -214,15 +215,6 @@ def input_time() -> int:
 
 
 # Stateful input topics share this partition count so their tables are co-partitioned.
-STATE_PARTITIONS = TOPICS["vbp.orders"].partitions
-
-
-def partition_of(key: str, partitions: int = STATE_PARTITIONS) -> int:
-    """The partition Kafka's default partitioner gives a record keyed `key`: for an institution
-    id, the state partition its records live in."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-
-
 # Kafka's default largest message (broker message.max.bytes, 1 MiB + 12); faust's producer
 # would refuse anything over 1,000,000 bytes, so a large input could not be dead-lettered.
 MAX_MESSAGE_BYTES = 1_048_576
@@ -269,10 +261,6 @@ def _view_for(path: str, handlers: dict[str, WebHandler]) -> type[View]:
     return type(
         f"View{abs(hash(path))}", (View,), {m: method(m) for m in ("get", "post", "put", "delete")}
     )
-
-
-class Rejected(Exception):
-    """A handler's verdict that a well-formed event breaks a domain rule: it goes to dead letter."""
 
 
 class Service:

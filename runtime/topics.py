@@ -8,10 +8,19 @@ import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from schemas.topics import TOPICS
 
 log = logging.getLogger(__name__)
+
+STATE_PARTITIONS = TOPICS["vbp.orders"].partitions
+
+
+def partition_of(key: str, partitions: int = STATE_PARTITIONS) -> int:
+    """The partition Kafka's default partitioner gives a record keyed `key`: for an institution
+    id, the state partition its records live in."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 async def ensure_topics(

@@ -1,0 +1,597 @@
+"""The consume-transform-produce loop a stream processor runs on.
+
+A service declares its inputs with a handler each (`consume` for topics keyed like its state,
+`consume_shared` for 1-partition reference topics, the clock, and topics keyed otherwise), its
+tables, and emits outputs from the handlers. The loop reads the inputs in batches with aiokafka
+(`getmany`), decodes each record once, hands the events of each task (state partition) to their
+handlers in timestamp order (timeline.py), and commits each task's outputs, changed state and
+input offsets in one Kafka transaction (commit.py, which lists the protocol's steps).
+
+What does not decode or validate goes to the dead-letter topic with the reason, in the same
+transaction. A valid event that a handler fails on is not bad input: after a few tries its task
+stops at that event (what came before it is committed), `health()` names the event and the
+error, the other tasks go on, and the task tries the event again every `retry_seconds`, so it
+resumes once the data or the code is mended.
+
+A repeated event id is handled once: the ids of the last `dedupe_days` days of event time are
+kept in each task's state; an older repeat must be caught by its business key (an order id
+counted once), which the handlers' records carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from pydantic import BaseModel
+
+from runtime.codec import CONTENT_TYPE
+from runtime.commit import MAX_MESSAGE_BYTES, CommitFailed, Record, TaskProducer
+from runtime.state import Store, restore
+from runtime.timeline import Cursor, Feed, Item, SharedLog, next_input
+from runtime.topics import STATE_PARTITIONS, ensure_topics, partition_of
+from schemas.envelope import CloudEvent, new_event
+from schemas.topics import DEADLETTER_HEADERS, TOPICS, topic_name
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent], Awaitable[None]]
+SharedHandler = Callable[[CloudEvent, int], Awaitable[None]]
+CURSORS = "__cursors"  # per task: shared topic -> next offset to handle
+SEEN = "__seen"  # per task: topic:event id -> day of event time (ordinal)
+TRIES = 3
+
+
+class Rejected(Exception):
+    """A handler's verdict that a well-formed event breaks a domain rule: it goes to dead letter."""
+
+
+class HandlerFailed(Exception):
+    """A valid event a handler failed on, every try."""
+
+
+@dataclass
+class Input:
+    bases: tuple[str, ...]
+    handler: Callable[..., Awaitable[None]]
+    shared: bool
+    route: Callable[[CloudEvent], str | None] | None
+    allowed: dict[str, str]
+    """event type -> the contract topic it belongs on."""
+
+
+@dataclass
+class Failure:
+    label: str
+    error: str
+    since: float
+    retry_at: float
+
+
+@dataclass
+class Task:
+    """One state partition this worker runs."""
+
+    partition: int
+    producer: TaskProducer
+    stores: dict[str, Store]
+    feeds: dict[TopicPartition, Feed] = field(default_factory=dict)
+    cursors: dict[TopicPartition, Cursor] = field(default_factory=dict)
+    outputs: list[tuple[Record, str | None]] = field(default_factory=list)
+    handled: dict[TopicPartition, int] = field(default_factory=dict)
+    """Partitioned inputs: the next offset to commit."""
+    failure: Failure | None = None
+    current: Item | None = None
+    seen_cutoff: int = 0
+    """Event ids of days before this (ordinal) are forgotten."""
+
+    def inputs(self) -> Iterator[Feed | Cursor]:
+        yield from self.feeds.values()
+        yield from self.cursors.values()
+
+
+_task: ContextVar[Task | None] = ContextVar("task", default=None)
+
+
+class Table:
+    """A table as a handler sees it: the current task's store; outside a handler (read APIs),
+    the stores of every task this worker runs, read-only."""
+
+    def __init__(self, processor: Processor, name: str) -> None:
+        self.processor = processor
+        self.name = name
+
+    def _store(self) -> Store:
+        task = _task.get()
+        if task is None:
+            raise RuntimeError(f"table {self.name} written outside a handler")
+        return task.stores[self.name]
+
+    def _everywhere(self) -> Iterator[Store]:
+        task = _task.get()
+        if task is not None:
+            yield task.stores[self.name]
+        else:
+            for t in self.processor.tasks.values():
+                yield t.stores[self.name]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        for store in self._everywhere():
+            if key in store:
+                return store[key]
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        for store in self._everywhere():
+            if key in store:
+                return store[key]
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in store for store in self._everywhere())
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._store()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._store()[key]
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        return self._store().pop(key, default)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for store in self._everywhere():
+            yield from store.items()
+
+    def keys(self) -> Iterator[str]:
+        for store in self._everywhere():
+            yield from store.keys()
+
+    def values(self) -> Iterator[Any]:
+        for store in self._everywhere():
+            yield from store.values()
+
+    def __iter__(self) -> Iterator[str]:
+        return self.keys()
+
+    def __len__(self) -> int:
+        return sum(len(store) for store in self._everywhere())
+
+
+class Processor:
+    """One service's stream processing: its inputs, tables and the loop."""
+
+    def __init__(self, *, bootstrap: str, app_id: str, topic_prefix: str = "",
+                 region_code: str = "", service: str = "", worker: str = "1",
+                 partitions: int = STATE_PARTITIONS, dedupe_days: int = 31,
+                 max_records: int = 5000, retry_seconds: float = 10.0) -> None:
+        self.bootstrap = bootstrap
+        self.app_id = app_id
+        self.prefix = topic_prefix
+        self.region_code = region_code
+        self.source = f"/service/{service or app_id}"
+        self.worker = worker
+        self.partitions = partitions
+        self.dedupe_days = dedupe_days
+        self.max_records = max_records
+        self.retry_seconds = retry_seconds
+        self.inputs: list[Input] = []
+        self.table_names: list[str] = [CURSORS, SEEN]
+        self.tasks: dict[int, Task] = {}
+        self._starting: set[int] = set()
+        self._recover: list[Callable[[], Awaitable[None] | None]] = []
+        self._logs: dict[TopicPartition, SharedLog] = {}
+        self._input_of: dict[str, Input] = {}  # deployed topic -> its input
+        self._consumer: AIOKafkaConsumer | None = None
+        self._shared: AIOKafkaConsumer | None = None
+        self._busy = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self.counts = {"processed": 0, "duplicates": 0, "deadlettered": 0, "commits": 0,
+                       "aborted": 0}
+
+    # -- declaring ------------------------------------------------------------------------------
+
+    def topic(self, base: str) -> str:
+        return topic_name(base, self.prefix)
+
+    def table(self, name: str) -> Table:
+        if name in self.table_names:
+            raise ValueError(f"table {name} declared twice")
+        self.table_names.append(name)
+        return Table(self, name)
+
+    def changelog(self, name: str) -> str:
+        return f"{self.app_id}-{name}-changelog"
+
+    def on_recover(self, callback: Callable[[], Awaitable[None] | None]) -> None:
+        """Called after tasks are restored or dropped, and after a handler's failed try: rebuild
+        what the service derives from its tables in memory."""
+        self._recover.append(callback)
+
+    def _declare(self, bases: tuple[str, ...], handler: Callable[..., Awaitable[None]],
+                 shared: bool, route: Callable[[CloudEvent], str | None] | None) -> None:
+        allowed = {t: base for base in bases for t in TOPICS[base].types}
+        spec = Input(bases, handler, shared, route, allowed)
+        for base in bases:
+            if not shared and TOPICS[base].partitions != self.partitions:
+                raise ValueError(f"{base} has {TOPICS[base].partitions} partitions, the state "
+                                 f"{self.partitions}: consume it shared")
+            self._input_of[self.topic(base)] = spec
+        self.inputs.append(spec)
+
+    def consume(self, *bases: str) -> Callable[[Handler], Handler]:
+        """`handler(event)` for the events of topics keyed like the state (partition p of each
+        feeds task p)."""
+        def register(handler: Handler) -> Handler:
+            self._declare(bases, handler, False, None)
+            return handler
+        return register
+
+    def consume_shared(self, *bases: str, route: Callable[[CloudEvent], str | None] | None = None
+                       ) -> Callable[[SharedHandler], SharedHandler]:
+        """`handler(event, partition)` for the events of `bases`, read by every worker in full:
+        in every task, or, where `route` gives a key, in the task of that key's partition."""
+        def register(handler: SharedHandler) -> SharedHandler:
+            self._declare(bases, handler, True, route)
+            return handler
+        return register
+
+    # -- emitting -------------------------------------------------------------------------------
+
+    async def emit(self, base: str, type_: str, data: BaseModel, *, id: str, subject: str,
+                   time: datetime, key: str | None = None, coalesce: str | None = None
+                   ) -> CloudEvent:
+        """An output in the current task's transaction, stamped with its input's timestamp. Of
+        the outputs of one batch with the same `coalesce` key only the last is sent (a newer
+        progress record supersedes an older one); decisions and warnings pass none."""
+        task = _task.get()
+        if task is None or task.current is None:
+            raise RuntimeError("emit outside a handler")
+        event = new_event(type_, data, id=id, source=self.source, time=time, subject=subject,
+                          province=self.region_code)
+        task.outputs.append((Record(
+            self.topic(base), (key or subject).encode(), event.to_json_bytes(),
+            timestamp_ms=task.current.timestamp,
+            headers=[("content-type", CONTENT_TYPE.encode())]), coalesce))
+        return event
+
+    def _dead_letter(self, task: Task, item: Item, reason: str) -> None:
+        value = item.value
+        room = MAX_MESSAGE_BYTES - 8192 - len(item.key or b"")
+        if value is not None and len(value) > room:
+            reason = f"value cut to {room:,} of {len(value):,} bytes to fit; {reason}"
+            value = value[:room]
+        base = item.tp.topic[len(self.prefix):] if item.tp.topic.startswith(self.prefix) \
+            else item.tp.topic
+        headers = list(zip(DEADLETTER_HEADERS, (
+            reason.encode("utf-8")[:4000], base.encode(), str(item.tp.partition).encode(),
+            str(item.offset).encode()), strict=True))
+        log.warning("dead letter %s[%s]@%s: %s", item.tp.topic, item.tp.partition, item.offset,
+                    reason)
+        task.outputs.append((Record(self.topic("vbp.deadletter"), item.key, value,
+                                    timestamp_ms=item.timestamp, headers=headers), None))
+        self.counts["deadlettered"] += 1
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Read, handle and commit until `stop()`."""
+        await ensure_topics(self.bootstrap, self.prefix, changelogs={
+            self.changelog(name): self.partitions for name in self.table_names})
+        partitioned = sorted({t for t, spec in self._input_of.items() if not spec.shared})
+        shared = sorted({t for t, spec in self._input_of.items() if spec.shared})
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.app_id, enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest",
+            group_instance_id=f"{self.app_id}-worker-{self.worker}",
+            session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
+            max_partition_fetch_bytes=4 * 1024 * 1024)
+        self._shared = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024)
+        await self._consumer.start()
+        await self._shared.start()
+        try:
+            for rank, topic in enumerate(shared):
+                tp = TopicPartition(topic, 0)
+                spec = self._input_of[topic]
+                router = spec.route
+                route = None if router is None else (
+                    lambda event, router=router: None if (k := router(event)) is None
+                    else partition_of(k, self.partitions))
+                self._logs[tp] = SharedLog(tp, len(partitioned) + rank, route, self.partitions)
+                if TOPICS[topic[len(self.prefix):]].partitions != 1:
+                    raise ValueError(f"{topic}: a shared input must have one partition")
+            if self._logs:
+                self._shared.assign(list(self._logs))
+                await self._shared.seek_to_beginning(*self._logs)
+            if partitioned:
+                self._consumer.subscribe(partitioned, listener=_Listener(self))
+            while not self._stopping.is_set():
+                await self._step()
+        finally:
+            async with self._busy:
+                for partition in list(self.tasks):
+                    await self._drop(partition)
+            await self._consumer.stop()
+            await self._shared.stop()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def _step(self) -> None:
+        assert self._consumer is not None and self._shared is not None
+        for partition in sorted(self._starting):
+            await self._start(partition)
+        fetched = await self._consumer.getmany(timeout_ms=50, max_records=self.max_records)
+        shared = await self._shared.getmany(timeout_ms=0, max_records=self.max_records) \
+            if self._logs else {}
+        async with self._busy:
+            for tp, records in fetched.items():
+                task = self.tasks.get(tp.partition)
+                feed = task.feeds.get(tp) if task is not None else None
+                if feed is not None:
+                    feed.items.extend(Item.of(r) for r in records)
+            for tp, records in shared.items():
+                shared_log = self._logs[tp]
+                for record in records:
+                    shared_log.add(Item.of(record))
+            for task in self.tasks.values():
+                for tp, feed in task.feeds.items():
+                    lso = self._consumer.last_stable_offset(tp)
+                    feed.at_end = lso is not None and await self._consumer.position(tp) >= lso
+            for tp, shared_log in self._logs.items():
+                lso = self._shared.last_stable_offset(tp)
+                shared_log.at_end = lso is not None and await self._shared.position(tp) >= lso
+            now = time.monotonic()
+            for task in list(self.tasks.values()):
+                if task.failure is None or now >= task.failure.retry_at:
+                    await self._handle(task)
+            await asyncio.gather(*(self._commit(task) for task in list(self.tasks.values())))
+            self._trim_logs()
+
+    async def _handle(self, task: Task) -> None:
+        token = _task.set(task)
+        try:
+            for _ in range(self.max_records * 2):
+                source = next_input(task.inputs())
+                if source is None:
+                    return
+                item = source.head()
+                assert item is not None
+                task.current = item
+                try:
+                    await self._handle_item(task, item, isinstance(source, Cursor))
+                except HandlerFailed as error:
+                    assert self._consumer is not None
+                    self._consumer.pause(*task.feeds)  # nothing more fetched until it resumes
+                    now = time.monotonic()
+                    since = task.failure.since if task.failure else now
+                    label = f"{item.tp.topic}[{item.tp.partition}]@{item.offset}"
+                    task.failure = Failure(label, str(error), since, now + self.retry_seconds)
+                    log.error("task %s stopped at %s: %s", task.partition, label, error)
+                    return
+                source.pop()
+                if isinstance(source, Feed):
+                    task.handled[source.tp] = item.offset + 1
+                if task.failure is not None:
+                    log.warning("task %s resumed after %s", task.partition, task.failure.label)
+                    task.failure = None
+                    assert self._consumer is not None
+                    self._consumer.resume(*task.feeds)
+        finally:
+            task.current = None
+            _task.reset(token)
+
+    async def _handle_item(self, task: Task, item: Item, shared: bool) -> None:
+        if item.event is None:
+            self._dead_letter(task, item, item.error or "not a CloudEvent")
+            return
+        spec = self._input_of[item.tp.topic]
+        event = item.event
+        base = spec.allowed.get(event.type)
+        arrived_on = item.tp.topic[len(self.prefix):]
+        if base is None:
+            self._dead_letter(task, item, f"type {event.type!r} is not carried on this topic")
+            return
+        if base != arrived_on:
+            self._dead_letter(task, item, f"type {event.type!r} belongs on {base}, not on "
+                                          f"{arrived_on}")
+            return
+        seen = task.stores[SEEN]
+        seen_key = f"{base}:{event.id}"
+        if seen_key in seen:
+            self.counts["duplicates"] += 1
+            return
+        stores = task.stores.values()
+        mark = len(task.outputs)
+        for attempt in range(1, TRIES + 1):
+            for store in stores:
+                store.begin_event()
+            try:
+                if shared:
+                    await spec.handler(event, task.partition)
+                else:
+                    await spec.handler(event)
+            except Rejected as rejected:
+                for store in stores:
+                    store.rollback()
+                del task.outputs[mark:]
+                self._dead_letter(task, item, str(rejected))
+                return
+            except Exception as error:
+                for store in stores:
+                    store.rollback()
+                del task.outputs[mark:]
+                await self._rebuild()
+                log.exception("handler %s failed on %s (try %d of %d)",
+                              spec.handler.__name__, event.id, attempt, TRIES)
+                if attempt == TRIES:
+                    raise HandlerFailed(f"{event.id}: {type(error).__name__}: {error}") from error
+            else:
+                break
+            finally:
+                for store in stores:
+                    store.end_event()
+        seen[seen_key] = event.time.date().toordinal()
+        self.counts["processed"] += 1
+
+    async def _commit(self, task: Task) -> None:
+        for cursor in task.cursors.values():
+            if task.stores[CURSORS].get(cursor.tp.topic) != cursor.offset:
+                task.stores[CURSORS][cursor.tp.topic] = cursor.offset
+        self._expire_seen(task)
+        latest: dict[str, int] = {}
+        for i, (_, coalesce) in enumerate(task.outputs):
+            if coalesce is not None:
+                latest[coalesce] = i
+        records = [record for i, (record, coalesce) in enumerate(task.outputs)
+                   if coalesce is None or latest[coalesce] == i]
+        for name, store in task.stores.items():
+            topic = self.changelog(name)
+            records += [Record(topic, key.encode(), value, partition=task.partition)
+                        for key, value in store.changes()]
+        offsets = dict(task.handled)
+        task.outputs.clear()
+        task.handled.clear()
+        if not records and not offsets:
+            return
+        try:
+            await task.producer.commit(records, offsets, self.app_id)
+            self.counts["commits"] += 1
+        except CommitFailed:
+            self.counts["aborted"] += 1
+            await self._restart(task.partition)
+
+    def _expire_seen(self, task: Task) -> None:
+        """Forget the event ids older than the window, once the newest seen is a day further."""
+        seen = task.stores[SEEN]
+        if not seen.dirty:
+            return
+        cutoff = max(seen[key] for key in seen.dirty if key in seen) - self.dedupe_days
+        if cutoff <= task.seen_cutoff:
+            return
+        for key in [k for k, day in seen.items() if day < cutoff]:
+            del seen[key]
+        task.seen_cutoff = cutoff
+
+    def _trim_logs(self) -> None:
+        for tp, shared_log in self._logs.items():
+            offsets = [t.cursors[tp].offset for t in self.tasks.values() if tp in t.cursors]
+            shared_log.trim(min(offsets) if offsets else shared_log.next)
+
+    # -- tasks ------------------------------------------------------------------------------------
+
+    def _partitioned_tps(self, partition: int) -> list[TopicPartition]:
+        return [TopicPartition(topic, partition)
+                for topic, spec in sorted(self._input_of.items()) if not spec.shared]
+
+    async def _start(self, partition: int) -> None:
+        """commit.py steps 1 and 2: fence, restore, read on from the last commit."""
+        assert self._consumer is not None and self._shared is not None
+        producer = TaskProducer(self.bootstrap, f"{self.app_id}-task-{partition}")
+        await producer.start()
+        changelogs = {name: TopicPartition(self.changelog(name), partition)
+                      for name in self.table_names}
+        restored = await restore(self.bootstrap, list(changelogs.values()))
+        stores = {}
+        for name, tp in changelogs.items():
+            stores[name] = Store(name, partition)
+            stores[name].data = restored[tp]
+        task = Task(partition, producer, stores)
+        tps = self._partitioned_tps(partition)
+        for rank, tp in enumerate(tps):
+            task.feeds[tp] = Feed(tp, rank)
+            committed = await self._consumer.committed(tp)
+            self._consumer.seek(tp, committed or 0)
+        async with self._busy:
+            if partition not in self._starting:  # revoked meanwhile
+                await producer.stop()
+                return
+            for tp, shared_log in self._logs.items():
+                offset = stores[CURSORS].get(tp.topic, 0)
+                alone = not any(tp in t.cursors for t in self.tasks.values())
+                # read again from the earliest cursor: further back than what is kept, or
+                # nothing kept for anyone (a restart need not read what its tasks handled)
+                if offset < shared_log.first() or (alone and offset != shared_log.next):
+                    shared_log.reset(offset)
+                    self._shared.seek(tp, offset)
+                task.cursors[tp] = Cursor(shared_log, partition, offset)
+            self.tasks[partition] = task
+            self._starting.discard(partition)
+            self._consumer.resume(*tps)
+            await self._rebuild()
+        log.info("task %s started: %s", partition,
+                 {name: len(store) for name, store in stores.items()})
+
+    async def _drop(self, partition: int) -> None:
+        task = self.tasks.pop(partition, None)
+        self._starting.discard(partition)
+        if task is not None:
+            await task.producer.stop()
+            await self._rebuild()
+
+    async def _restart(self, partition: int) -> None:
+        """commit.py step 5."""
+        log.warning("task %s starts again from its last commit", partition)
+        await self._drop(partition)
+        if self._consumer is not None:
+            tps = [tp for tp in self._partitioned_tps(partition)
+                   if tp in self._consumer.assignment()]
+            if tps:
+                self._consumer.pause(*tps)
+                self._starting.add(partition)
+
+    async def _rebuild(self) -> None:
+        for callback in self._recover:
+            result = callback()
+            if asyncio.iscoroutine(result):
+                await result
+
+    def health(self) -> dict[str, Any]:
+        failed = {str(p): {"event": t.failure.label, "error": t.failure.error,
+                           "for_seconds": round(time.monotonic() - t.failure.since)}
+                  for p, t in sorted(self.tasks.items()) if t.failure is not None}
+        return {"status": "failing" if failed else "ok", "tasks": sorted(self.tasks),
+                "starting": sorted(self._starting), "failed": failed, **self.counts}
+
+
+class _Listener(ConsumerRebalanceListener):
+    """Tasks follow the group's assignment: a revoked task is dropped once the batch in hand is
+    committed; an assigned one is paused until it has fenced, restored and sought (`_start`)."""
+
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        p = self.processor
+        async with p._busy:
+            for partition in sorted({tp.partition for tp in revoked}):
+                await p._drop(partition)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        p = self.processor
+        assert p._consumer is not None
+        if assigned:
+            p._consumer.pause(*assigned)
+        p._starting |= {tp.partition for tp in assigned} - set(p.tasks)
+
+
+@contextlib.contextmanager
+def in_task(processor: Processor, partition: int) -> Iterator[Task]:
+    """Run code as task `partition` would (tests, and timers that write state)."""
+    task = processor.tasks[partition]
+    token = _task.set(task)
+    try:
+        yield task
+    finally:
+        _task.reset(token)

@@ -1,0 +1,143 @@
+"""State stores: a task's keyed state in memory, written to its changelog once per key per batch.
+
+A task is one state partition: the partition p of every keyed input and of every changelog.
+Each named table of a service has one `Store` per task the worker runs. A store is a dict of
+JSON values in memory. What a batch changes reaches the changelog as one record per changed key
+(the latest value, or a tombstone for a deleted key), in the batch's transaction (commit.py):
+Kafka Streams' record cache. The changelog is the source of truth; `restore` reads partition p
+of it from the beginning to its last stable offset, read_committed, before the task processes
+anything.
+
+A store also keeps, while an event is handled, the values it overwrote, so that a handler that
+fails leaves the store as it found it (`Store.rollback`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+_UNSET = object()
+
+
+def encode(value: Any) -> bytes | None:
+    return None if value is None else json.dumps(value, separators=(",", ":")).encode()
+
+
+class Store:
+    """One table's state in one task: a dict with the keys changed since the last commit."""
+
+    def __init__(self, name: str, partition: int) -> None:
+        self.name = name
+        self.partition = partition
+        self.data: dict[str, Any] = {}
+        self.dirty: set[str] = set()
+        self._undo: dict[str, Any] | None = None  # key -> value before the event (or _UNSET)
+
+    # -- the dict a handler sees ----------------------------------------------------------------
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def keys(self) -> Any:
+        return self.data.keys()
+
+    def values(self) -> Any:
+        return self.data.values()
+
+    def items(self) -> Any:
+        return self.data.items()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if value is None:
+            raise ValueError(f"{self.name}[{key!r}]: None is a deletion; use del")
+        self._remember(key)
+        self.data[key] = value
+        self.dirty.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self._remember(key)
+        del self.data[key]
+        self.dirty.add(key)
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        del self[key]
+        return value
+
+    # -- events and batches ---------------------------------------------------------------------
+
+    def _remember(self, key: str) -> None:
+        if self._undo is not None and key not in self._undo:
+            self._undo[key] = self.data.get(key, _UNSET)
+
+    def begin_event(self) -> None:
+        self._undo = {}
+
+    def end_event(self) -> None:
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Undo what the current event changed."""
+        for key, value in (self._undo or {}).items():
+            if value is _UNSET:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+        self._undo = None
+
+    def changes(self) -> list[tuple[str, bytes | None]]:
+        """(key, encoded latest value or None for a tombstone) of every key changed since the last
+        call, which forgets them."""
+        out = [(key, encode(self.data.get(key))) for key in sorted(self.dirty)]
+        self.dirty.clear()
+        return out
+
+
+async def restore(bootstrap: str,
+                  tps: list[TopicPartition]) -> dict[TopicPartition, dict[str, Any]]:
+    """The latest value per key of each changelog partition in `tps`, read_committed, up to its
+    last stable offset. The caller has fenced the task's previous producer first (commit.py), so
+    none of its transactions is still open and the last stable offset is the end."""
+    data: dict[TopicPartition, dict[str, Any]] = {tp: {} for tp in tps}
+    if not tps:
+        return data
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False, isolation_level="read_committed",
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        reading = [tp for tp in tps if ends[tp] > 0]
+        while reading:
+            batch = await consumer.getmany(*reading, timeout_ms=500, max_records=50_000)
+            for tp, records in batch.items():
+                found = data[tp]
+                for record in records:
+                    if record.value is None:
+                        found.pop(record.key.decode(), None)
+                    else:
+                        found[record.key.decode()] = json.loads(record.value)
+            reading = [tp for tp in reading if await consumer.position(tp) < ends[tp]]
+    finally:
+        await consumer.stop()
+    return data

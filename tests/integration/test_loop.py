@@ -1,0 +1,231 @@
+"""The processing loop (runtime/loop.py) against the real broker: timestamp order across topics,
+one handling per event id, dead letters in the batch's transaction, a stopped task that resumes
+once mended, restore, a fenced producer, and SIGKILLed workers that lose and double nothing."""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from runtime.commit import TaskProducer
+from runtime.loop import Processor
+from runtime.topics import partition_of
+from tests.events import event, tick
+from tests.harness import REPO, eventually, read, read_to_end
+from tests.loop_app import build
+
+pytestmark = pytest.mark.integration
+
+# two institutions in each of the 4 state partitions
+INSTITUTIONS = sorted((f"H5201020{n:04d}" for n in range(1, 60)), key=partition_of)
+BY_PARTITION = {p: [i for i in INSTITUTIONS if partition_of(i) == p][:2] for p in range(4)}
+PRODUCT = "XC10AAA081A001010100328"
+
+
+def order(n: int, institution: str, quantity: int, event_id: str | None = None
+          ) -> tuple[str, bytes]:
+    return event("vbp.order.placed", event_id or f"ev-{n}", "2020-01-05", order_id=f"ord-{n}",
+                 institution_id=institution, product_code=PRODUCT, quantity=quantity)
+
+
+async def send_at(bootstrap: str, topic: str, items: list[tuple[str | None, bytes]],
+                  timestamp_ms: int) -> None:
+    """Produce with an explicit record timestamp (the loop orders inputs by it)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, value, key=key.encode() if key else None,
+                                    timestamp_ms=timestamp_ms) for key, value in items]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+def processor(bootstrap: str, prefix: str, app: str = "loop", **options: Any) -> Processor:
+    p = Processor(bootstrap=bootstrap, app_id=prefix + app, topic_prefix=prefix,
+                  region_code="520000", service="loop-test", **options)
+    build(p)
+    return p
+
+
+async def data(bootstrap: str, topic: str, until: Any, timeout: float = 60) -> list[dict]:
+    records = await read(bootstrap, topic, timeout=timeout,
+                         until=lambda rs: until([r.json()["data"] for r in rs]))
+    return [r.json()["data"] for r in records]
+
+
+def latest_totals(progress: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in progress:
+        out[p["agreement_id"]] = p["ordered_quantity"]
+    return out
+
+
+async def test_inputs_in_timestamp_order_once_with_dead_letters(
+        kafka_bootstrap: str, topic_prefix: str) -> None:
+    """The 01-10 tick was written first but is stamped after the first orders: each task
+    counts them before the tick's rule runs, and not the orders stamped after it. A repeated
+    event id counts once; invalid JSON and a refused order go to the dead-letter topic."""
+    p, t0 = topic_prefix, int(time.time() * 1000) - 60_000
+    await send_at(kafka_bootstrap, p + "vbp.clock", [tick("2020-01-10")], t0 + 10_000)
+    await send_at(kafka_bootstrap, p + "vbp.ref.institutions", [
+        event("vbp.institution.registered", f"reg-{i}", "2019-12-01", institution_id=i)
+        for i in INSTITUTIONS[:8]], t0)
+    early = [order(n, BY_PARTITION[n % 4][n // 4 % 2], 20 + n) for n in range(16)]
+    await send_at(kafka_bootstrap, p + "vbp.orders", early, t0 + 1_000)
+    await send_at(kafka_bootstrap, p + "vbp.orders", [
+        order(3, BY_PARTITION[3][1], 13, event_id="ev-3"),  # a repeat: ignored
+        (BY_PARTITION[0][0], b"{not json"),
+        order(99, BY_PARTITION[1][0], 13)], t0 + 2_000)  # Rejected by the handler
+    late = [order(n, BY_PARTITION[n % 4][0], 100) for n in range(16, 24)]
+    await send_at(kafka_bootstrap, p + "vbp.orders", late, t0 + 15_000)
+    await send_at(kafka_bootstrap, p + "vbp.clock", [tick("2020-01-20")], t0 + 20_000)
+
+    loop = processor(kafka_bootstrap, p)
+    running = asyncio.create_task(loop.run())
+    try:
+        warnings = await data(kafka_bootstrap, p + "vbp.warnings", lambda ws: len(ws) >= 8)
+        by_tick = {(w["warning_id"].split(":")[1], w["subject_id"]): w["metrics"]
+                   for w in warnings}
+        for part in range(4):
+            mine = [n for n in range(16) if n % 4 == part]
+            first = by_tick[("2020-01-10", f"task-{part}")]
+            assert first["sum"] == sum(20 + n for n in mine), (part, first)
+            assert first["registered"] == sum(
+                partition_of(i) == part for i in INSTITUTIONS[:8])
+            second = by_tick[("2020-01-20", f"task-{part}")]
+            assert second["sum"] == first["sum"] + 100 * sum(
+                1 for n in range(16, 24) if n % 4 == part)
+        dead = await read_to_end(kafka_bootstrap, p + "vbp.deadletter")
+        reasons = sorted(r.headers["vbp-error"] for r in dead)
+        assert len(dead) == 2 and "13 is refused" in reasons[0], reasons
+        assert all(r.headers["vbp-source-topic"] == "vbp.orders" for r in dead)
+        progress = await data(kafka_bootstrap, p + "vbp.quota.progress",
+                              lambda ps: len(latest_totals(ps)) == 8)
+        assert len(progress) <= 24  # one per order at most; fewer where a batch coalesced
+        assert loop.health()["duplicates"] == 1 and loop.health()["status"] == "ok"
+    finally:
+        await loop.stop()
+        await running
+
+
+async def test_a_failing_event_stops_its_task_until_mended(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid event the handler fails on is not dead-lettered: its task stops there and says
+    so, the other tasks go on, and once the cause is gone the task resumes from that event."""
+    blocker = tmp_path / "broken"
+    blocker.write_text("x")
+    monkeypatch.setenv("FAIL_ON", "ord-5")
+    monkeypatch.setenv("FAIL_WHILE", str(blocker))
+    p = topic_prefix
+    stuck = BY_PARTITION[1][0]
+    await send_at(kafka_bootstrap, p + "vbp.orders",  # ord-1 and ord-5 are `stuck`'s
+                  [order(n, BY_PARTITION[n % 4][0], 1) for n in range(8)],
+                  int(time.time() * 1000))
+    loop = processor(kafka_bootstrap, p, retry_seconds=0.5)
+    running = asyncio.create_task(loop.run())
+    try:
+        failed = await eventually(lambda: loop.health()["failed"], "a task stopped")
+        assert list(failed) == [str(partition_of(stuck))]
+        assert "ord-5" in failed[str(partition_of(stuck))]["error"]
+        progress = await data(kafka_bootstrap, p + "vbp.quota.progress",
+                              lambda ps: sorted(latest_totals(ps).values()) == [1, 2, 2, 2])
+        assert latest_totals(progress)[f"{stuck}-{PRODUCT}"] == 1  # ord-1, not ord-5
+        blocker.unlink()
+        progress = await data(kafka_bootstrap, p + "vbp.quota.progress",
+                              lambda ps: sorted(latest_totals(ps).values()) == [2, 2, 2, 2])
+        assert sorted(latest_totals(progress).values()) == [2, 2, 2, 2]
+        assert loop.health()["failed"] == {}
+        assert await read_to_end(kafka_bootstrap, p + "vbp.deadletter") == []
+    finally:
+        await loop.stop()
+        await running
+
+
+async def test_restart_restores_state_and_a_fenced_producer_commits_nothing(
+        kafka_bootstrap: str, topic_prefix: str) -> None:
+    """A second worker takes the state from the changelogs, and does not read the shared topics
+    again. A producer that took over a task's transactional id fences the worker's: its next
+    transaction fails, the task starts again from its last commit, and nothing doubles."""
+    p = topic_prefix
+    first = [order(n, BY_PARTITION[0][0], 5) for n in range(10)]
+    await send_at(kafka_bootstrap, p + "vbp.orders", first, int(time.time() * 1000))
+    key = f"{BY_PARTITION[0][0]}-{PRODUCT}"
+    loop = processor(kafka_bootstrap, p)
+    running = asyncio.create_task(loop.run())
+    await data(kafka_bootstrap, p + "vbp.quota.progress",
+               lambda ps: latest_totals(ps).get(key) == 50)
+    await loop.stop()
+    await running
+
+    again = processor(kafka_bootstrap, p)
+    running = asyncio.create_task(again.run())
+    try:
+        await eventually(lambda: 0 in again.tasks, "task 0 restored")
+        intruder = TaskProducer(kafka_bootstrap, f"{p}loop-task-0")
+        await intruder.start()  # fences the worker's producer of task 0
+        await send_at(kafka_bootstrap, p + "vbp.orders",
+                      [order(n, BY_PARTITION[0][0], 5) for n in range(10, 14)],
+                      int(time.time() * 1000))
+        progress = await data(kafka_bootstrap, p + "vbp.quota.progress",
+                              lambda ps: latest_totals(ps).get(key) == 70)
+        assert max(r["ordered_quantity"] for r in progress) == 70
+        assert again.counts["aborted"] >= 1
+        await intruder.stop()
+    finally:
+        await again.stop()
+        await running
+
+
+def spawn(bootstrap: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {"VBP_KAFKA_BOOTSTRAP": bootstrap, "VBP_TOPIC_PREFIX": prefix,
+           "VBP_APP_ID": prefix + "crash", "PATH": "/usr/bin:/bin"}
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "tests.loop_app"], cwd=REPO, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+async def test_sigkilled_workers_lose_and_double_nothing(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    """3,000 orders over 8 keys while the worker is SIGKILLed three times: the totals the last
+    worker publishes are exact, and no committed progress ever exceeded them."""
+    p, log = topic_prefix, tmp_path / "worker.log"
+    expected: dict[str, int] = {}
+    worker = spawn(kafka_bootstrap, p, log)
+    try:
+        for round_ in range(4):
+            batch = []
+            for n in range(round_ * 750, (round_ + 1) * 750):
+                inst = INSTITUTIONS[n % 8]
+                batch.append(order(n, inst, 1 + n % 7))
+                expected[f"{inst}-{PRODUCT}"] = expected.get(f"{inst}-{PRODUCT}", 0) + 1 + n % 7
+            await send_at(kafka_bootstrap, p + "vbp.orders", batch, int(time.time() * 1000))
+            if round_ < 3:
+                await asyncio.sleep(1.5 + round_)
+                worker.send_signal(signal.SIGKILL)
+                worker.wait()
+                worker = spawn(kafka_bootstrap, p, log)
+        progress = await data(kafka_bootstrap, p + "vbp.quota.progress",
+                              lambda ps: latest_totals(ps) == expected, timeout=120)
+        assert latest_totals(progress) == expected, log.read_text()[-3000:]
+        highest: dict[str, int] = {}
+        for r in progress:
+            highest[r["agreement_id"]] = max(highest.get(r["agreement_id"], 0),
+                                             r["ordered_quantity"])
+        assert highest == expected  # nothing counted twice, even for a moment
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    assert json.dumps(expected)

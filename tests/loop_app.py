@@ -1,0 +1,84 @@
+"""A small stream processor on runtime.loop, for the loop's tests against the real broker:
+a running total of ordered quantity per institution and product, its progress on
+`vbp.quota.progress` (coalesced per key and batch), and, on every tick, a warning per task with
+the totals the task holds. `python -m tests.loop_app` runs it until SIGTERM (SIGKILL in the
+crash tests), configured by VBP_KAFKA_BOOTSTRAP, VBP_TOPIC_PREFIX and VBP_APP_ID; FAIL_ON names
+an order id whose handling raises for as long as the file FAIL_WHILE exists."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from runtime.loop import Processor, Rejected
+from schemas.envelope import CloudEvent
+from schemas.outputs import QuotaProgress, WarningRaised
+
+
+def build(processor: Processor) -> None:
+    totals = processor.table("totals")
+    registered = processor.table("registered")
+    fail_on = os.environ.get("FAIL_ON")
+    fail_while = Path(os.environ.get("FAIL_WHILE", "/nonexistent"))
+
+    @processor.consume("vbp.orders")
+    async def orders(event: CloudEvent) -> None:
+        data = event.data
+        if data.quantity == 13:
+            raise Rejected("13 is refused")
+        if data.order_id == fail_on and fail_while.exists():
+            raise RuntimeError(f"cannot handle {data.order_id} yet")
+        key = f"{data.institution_id}:{data.product_code}"
+        total = totals.get(key, 0) + data.quantity
+        totals[key] = total
+        await processor.emit(
+            "vbp.quota.progress", "vbp.quota.progress", QuotaProgress(
+                agreement_id=key.replace(":", "-"), institution_id=data.institution_id,
+                product_code=data.product_code, period="2020-Q1", ordered_quantity=total,
+                accepted_quantity=0, target_quantity=1, completion_rate="1",
+                cumulative_quantity=total, cumulative_target=1),
+            id=f"progress:{key}:{event.id}", subject=key, time=event.time,
+            coalesce=f"progress:{key}")
+
+    @processor.consume_shared("vbp.ref.institutions", route=lambda e: e.data.institution_id)
+    async def institutions(event: CloudEvent, partition: int) -> None:
+        registered[event.data.institution_id] = partition
+
+    @processor.consume_shared("vbp.clock")
+    async def tick(event: CloudEvent, partition: int) -> None:
+        held = {key: totals[key] for key in sorted(totals)}
+        await processor.emit(
+            "vbp.warnings", "vbp.warning.raised", WarningRaised(
+                warning_id=f"tick:{event.data.as_of}:{partition}", rule="test.tick",
+                severity="info", subject_kind="institution", subject_id=f"task-{partition}",
+                metrics={"totals": len(held), "sum": sum(held.values()),
+                         "registered": len(list(registered.keys()))},
+                policy_ref="test", message=repr(held)[:2000]),
+            id=f"tick:{event.data.as_of}:{partition}", subject=f"task-{partition}",
+            time=event.time)
+
+
+def processor_from_env() -> Processor:
+    processor = Processor(bootstrap=os.environ["VBP_KAFKA_BOOTSTRAP"],
+                          app_id=os.environ["VBP_APP_ID"],
+                          topic_prefix=os.environ.get("VBP_TOPIC_PREFIX", ""),
+                          region_code="520000", service="loop-test",
+                          retry_seconds=float(os.environ.get("RETRY_SECONDS", "1")))
+    build(processor)
+    return processor
+
+
+async def main() -> None:
+    processor = processor_from_env()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(processor.stop()))
+    await processor.run()
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(main())
