@@ -269,7 +269,8 @@ SERVICES = {"quota": ("service quota", "services.quota"),
 SINGLE_WORKER = {"supply"}  # its rules read every partition in one worker (services/supply)
 LATENCY_OF = "quota"  # latency_at times the orders' progress updates, which quota sends
 CEILINGS = {"bare_faust": ("bare faust agent + decode", "bench.bare_faust"),
-            "noop": ("runtime, no-op handler", "bench.noop")}
+            "noop": ("runtime, no-op handler", "bench.noop"),
+            "total": ("runtime core: running total, state, exactly-once", "bench.total")}
 
 
 async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, timeout: float,

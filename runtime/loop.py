@@ -76,6 +76,21 @@ class Failure:
     retry_at: float
 
 
+@dataclass(slots=True)
+class Output:
+    """An emitted event, built and serialised at commit time unless a later one of the same
+    coalesce key supersedes it."""
+
+    topic: str
+    type: str
+    data: BaseModel
+    id: str
+    subject: str
+    time: datetime
+    key: str | None
+    timestamp_ms: int
+
+
 @dataclass
 class Task:
     """One state partition this worker runs."""
@@ -85,13 +100,16 @@ class Task:
     stores: dict[str, Store]
     feeds: dict[TopicPartition, Feed] = field(default_factory=dict)
     cursors: dict[TopicPartition, Cursor] = field(default_factory=dict)
-    outputs: list[tuple[Record, str | None]] = field(default_factory=list)
+    outputs: list[tuple[Record | Output, str | None]] = field(default_factory=list)
+    """(record or output to build, coalesce key) in the order emitted."""
     handled: dict[TopicPartition, int] = field(default_factory=dict)
     """Partitioned inputs: the next offset to commit."""
     failure: Failure | None = None
     current: Item | None = None
     seen_cutoff: int = 0
     """Event ids of days before this (ordinal) are forgotten."""
+    committing: asyncio.Task[None] | None = None
+    """The previous batch's transaction, in flight while the next batch is fetched."""
 
     def inputs(self) -> Iterator[Feed | Cursor]:
         yield from self.feeds.values()
@@ -247,21 +265,22 @@ class Processor:
     # -- emitting -------------------------------------------------------------------------------
 
     async def emit(self, base: str, type_: str, data: BaseModel, *, id: str, subject: str,
-                   time: datetime, key: str | None = None, coalesce: str | None = None
-                   ) -> CloudEvent:
+                   time: datetime, key: str | None = None, coalesce: str | None = None) -> None:
         """An output in the current task's transaction, stamped with its input's timestamp. Of
         the outputs of one batch with the same `coalesce` key only the last is sent (a newer
         progress record supersedes an older one); decisions and warnings pass none."""
         task = _task.get()
         if task is None or task.current is None:
             raise RuntimeError("emit outside a handler")
-        event = new_event(type_, data, id=id, source=self.source, time=time, subject=subject,
-                          province=self.region_code)
-        task.outputs.append((Record(
-            self.topic(base), (key or subject).encode(), event.to_json_bytes(),
-            timestamp_ms=task.current.timestamp,
-            headers=[("content-type", CONTENT_TYPE.encode())]), coalesce))
-        return event
+        task.outputs.append((Output(self.topic(base), type_, data, id, subject, time, key,
+                                    task.current.timestamp), coalesce))
+
+    def _record(self, output: Output) -> Record:
+        event = new_event(output.type, output.data, id=output.id, source=self.source,
+                          time=output.time, subject=output.subject, province=self.region_code)
+        return Record(output.topic, (output.key or output.subject).encode(),
+                      event.to_json_bytes(), timestamp_ms=output.timestamp_ms,
+                      headers=[("content-type", CONTENT_TYPE.encode())])
 
     def _dead_letter(self, task: Task, item: Item, reason: str) -> None:
         value = item.value
@@ -345,7 +364,7 @@ class Processor:
                 shared_log = self._logs[tp]
                 for record in records:
                     shared_log.add(Item.of(record))
-            for task in self.tasks.values():
+            for task in list(self.tasks.values()):
                 for tp, feed in task.feeds.items():
                     lso = self._consumer.last_stable_offset(tp)
                     feed.at_end = lso is not None and await self._consumer.position(tp) >= lso
@@ -355,8 +374,10 @@ class Processor:
             now = time.monotonic()
             for task in list(self.tasks.values()):
                 if task.failure is None or now >= task.failure.retry_at:
-                    await self._handle(task)
-            await asyncio.gather(*(self._commit(task) for task in list(self.tasks.values())))
+                    await self._committed(task)
+                    if self.tasks.get(task.partition) is task:  # not restarted by its commit
+                        await self._handle(task)
+                        task.committing = asyncio.create_task(self._commit(task))
             self._trim_logs()
 
     async def _handle(self, task: Task) -> None:
@@ -445,6 +466,12 @@ class Processor:
         seen[seen_key] = event.time.date().toordinal()
         self.counts["processed"] += 1
 
+    async def _committed(self, task: Task) -> None:
+        """Wait for the task's transaction in flight, if any."""
+        if task.committing is not None:
+            await task.committing
+            task.committing = None
+
     async def _commit(self, task: Task) -> None:
         for cursor in task.cursors.values():
             if task.stores[CURSORS].get(cursor.tp.topic) != cursor.offset:
@@ -454,7 +481,8 @@ class Processor:
         for i, (_, coalesce) in enumerate(task.outputs):
             if coalesce is not None:
                 latest[coalesce] = i
-        records = [record for i, (record, coalesce) in enumerate(task.outputs)
+        records = [self._record(out) if isinstance(out, Output) else out
+                   for i, (out, coalesce) in enumerate(task.outputs)
                    if coalesce is None or latest[coalesce] == i]
         for name, store in task.stores.items():
             topic = self.changelog(name)
@@ -534,6 +562,10 @@ class Processor:
                  {name: len(store) for name, store in stores.items()})
 
     async def _drop(self, partition: int) -> None:
+        task = self.tasks.get(partition)
+        if task is not None and task.committing is not None \
+                and task.committing is not asyncio.current_task():
+            await self._committed(task)
         task = self.tasks.pop(partition, None)
         self._starting.discard(partition)
         if task is not None:
