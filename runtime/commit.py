@@ -12,10 +12,13 @@ Per task (one state partition of a service) and per batch:
 4. One transaction: begin; send the outputs and one changelog record per changed key; add the
    next offsets of the input records handled (`send_offsets_to_transaction`, the service's
    group); wait until every send is acknowledged; commit.
-5. If anything in 4 fails (fenced by a newer worker, a broker gone, a timeout), the transaction
-   is aborted where it still can be and the task is closed: it starts again from 1, its state
-   from the changelog and its inputs from the last committed offsets, so nothing the failed
-   batch did is lost or counted twice. Readers of the outputs read `read_committed`.
+5. If anything in 4 fails (a broker gone, a timeout), the transaction is aborted where it still
+   can be and the task is closed: it starts again from 1, its state from the changelog and its
+   inputs from the last committed offsets, so nothing the failed batch did is lost or counted
+   twice. Fenced, the task is closed too, but starts again only if the group still gives it to
+   this worker after a session's time: another worker holds it, and fencing that one back would
+   only pass the task to and fro until the group has rebalanced. Readers of the outputs read
+   `read_committed`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import logging
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import IllegalOperation, ProducerFenced
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,13 @@ class Record:
 
 
 class CommitFailed(Exception):
-    """The batch's transaction did not commit; the task must start again from its last commit."""
+    """The batch's transaction did not commit; the task must start again from its last commit.
+    `fenced`: a newer producer of the task's id exists, i.e. another worker has been given the
+    task; this one should wait for the group to take it away rather than fence that one back."""
+
+    def __init__(self, message: str, fenced: bool) -> None:
+        super().__init__(message)
+        self.fenced = fenced
 
 
 class TaskProducer:
@@ -79,7 +89,8 @@ class TaskProducer:
         except Exception as error:
             log.warning("transaction of %s failed: %r", self.transactional_id, error)
             await self._abort()
-            raise CommitFailed(f"{self.transactional_id}: {error!r}") from error
+            fenced = isinstance(error, ProducerFenced | IllegalOperation)  # after a fence
+            raise CommitFailed(f"{self.transactional_id}: {error!r}", fenced) from error
 
     async def _abort(self) -> None:
         try:

@@ -48,6 +48,8 @@ SharedHandler = Callable[[CloudEvent, int], Awaitable[None]]
 CURSORS = "__cursors"  # per task: shared topic -> next offset to handle
 SEEN = "__seen"  # per task: topic:event id -> day of event time (ordinal)
 TRIES = 3
+SESSION_MS = 10_000
+FENCED_WAIT = SESSION_MS / 1000 * 1.5  # commit.py step 5
 
 
 class Rejected(Exception):
@@ -204,7 +206,7 @@ class Processor:
         self.inputs: list[Input] = []
         self.table_names: list[str] = [CURSORS, SEEN]
         self.tasks: dict[int, Task] = {}
-        self._starting: set[int] = set()
+        self._starting: dict[int, float] = {}  # partition -> when to start it (monotonic)
         self._recover: list[Callable[[], Awaitable[None] | None]] = []
         self._logs: dict[TopicPartition, SharedLog] = {}
         self._input_of: dict[str, Input] = {}  # deployed topic -> its input
@@ -311,7 +313,7 @@ class Processor:
             bootstrap_servers=self.bootstrap, group_id=self.app_id, enable_auto_commit=False,
             isolation_level="read_committed", auto_offset_reset="earliest",
             group_instance_id=f"{self.app_id}-worker-{self.worker}",
-            session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
+            session_timeout_ms=SESSION_MS, heartbeat_interval_ms=2_000,
             max_partition_fetch_bytes=4 * 1024 * 1024)
         self._shared = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
@@ -349,8 +351,10 @@ class Processor:
 
     async def _step(self) -> None:
         assert self._consumer is not None and self._shared is not None
-        for partition in sorted(self._starting):
-            await self._start(partition)
+        now = time.monotonic()
+        for partition, at in sorted(self._starting.items()):
+            if at <= now:
+                await self._start(partition)
         fetched = await self._consumer.getmany(timeout_ms=50, max_records=self.max_records)
         shared = await self._shared.getmany(timeout_ms=0, max_records=self.max_records) \
             if self._logs else {}
@@ -496,9 +500,9 @@ class Processor:
         try:
             await task.producer.commit(records, offsets, self.app_id)
             self.counts["commits"] += 1
-        except CommitFailed:
+        except CommitFailed as failed:
             self.counts["aborted"] += 1
-            await self._restart(task.partition)
+            await self._restart(task.partition, FENCED_WAIT if failed.fenced else 0.0)
 
     def _expire_seen(self, task: Task) -> None:
         """Forget the event ids older than the window, once the newest seen is a day further."""
@@ -555,7 +559,7 @@ class Processor:
                     self._shared.seek(tp, offset)
                 task.cursors[tp] = Cursor(shared_log, partition, offset)
             self.tasks[partition] = task
-            self._starting.discard(partition)
+            del self._starting[partition]
             self._consumer.resume(*tps)
             await self._rebuild()
         log.info("task %s started: %s", partition,
@@ -567,21 +571,22 @@ class Processor:
                 and task.committing is not asyncio.current_task():
             await self._committed(task)
         task = self.tasks.pop(partition, None)
-        self._starting.discard(partition)
+        self._starting.pop(partition, None)
         if task is not None:
             await task.producer.stop()
             await self._rebuild()
 
-    async def _restart(self, partition: int) -> None:
-        """commit.py step 5."""
-        log.warning("task %s starts again from its last commit", partition)
+    async def _restart(self, partition: int, after: float) -> None:
+        """commit.py step 5: start again from the last commit, `after` seconds from now if the
+        group still gives this worker the task then."""
+        log.warning("task %s starts again from its last commit in %.0f s", partition, after)
         await self._drop(partition)
         if self._consumer is not None:
             tps = [tp for tp in self._partitioned_tps(partition)
                    if tp in self._consumer.assignment()]
             if tps:
                 self._consumer.pause(*tps)
-                self._starting.add(partition)
+                self._starting[partition] = time.monotonic() + after
 
     async def _rebuild(self) -> None:
         for callback in self._recover:
@@ -615,7 +620,8 @@ class _Listener(ConsumerRebalanceListener):
         assert p._consumer is not None
         if assigned:
             p._consumer.pause(*assigned)
-        p._starting |= {tp.partition for tp in assigned} - set(p.tasks)
+        for partition in {tp.partition for tp in assigned} - set(p.tasks):
+            p._starting[partition] = 0.0
 
 
 @contextlib.contextmanager

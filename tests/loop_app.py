@@ -2,7 +2,7 @@
 a running total of ordered quantity per institution and product, its progress on
 `vbp.quota.progress` (coalesced per key and batch), and, on every tick, a warning per task with
 the totals the task holds. `python -m tests.loop_app` runs it until SIGTERM (SIGKILL in the
-crash tests), configured by VBP_KAFKA_BOOTSTRAP, VBP_TOPIC_PREFIX and VBP_APP_ID; FAIL_ON names
+crash tests), configured by VBP_KAFKA_BOOTSTRAP, VBP_TOPIC_PREFIX, VBP_APP_ID and VBP_WORKER_ID; FAIL_ON names
 an order id whose handling raises for as long as the file FAIL_WHILE exists."""
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def processor_from_env() -> Processor:
                           app_id=os.environ["VBP_APP_ID"],
                           topic_prefix=os.environ.get("VBP_TOPIC_PREFIX", ""),
                           region_code="520000", service="loop-test",
+                          worker=os.environ.get("VBP_WORKER_ID", "1"),
                           retry_seconds=float(os.environ.get("RETRY_SECONDS", "1")))
     build(processor)
     return processor

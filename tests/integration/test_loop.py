@@ -4,7 +4,6 @@ once mended, restore, a fenced producer, and SIGKILLed workers that lose and dou
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
@@ -186,12 +185,71 @@ async def test_restart_restores_state_and_a_fenced_producer_commits_nothing(
         await running
 
 
-def spawn(bootstrap: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
+def spawn(bootstrap: str, prefix: str, log: Path, worker: str = "1") -> subprocess.Popen[bytes]:
     env = {"VBP_KAFKA_BOOTSTRAP": bootstrap, "VBP_TOPIC_PREFIX": prefix,
-           "VBP_APP_ID": prefix + "crash", "PATH": "/usr/bin:/bin"}
+           "VBP_APP_ID": prefix + "crash", "VBP_WORKER_ID": worker, "PATH": "/usr/bin:/bin"}
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "tests.loop_app"], cwd=REPO, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
+
+
+def orders_round(start: int, count: int, expected: dict[str, int]) -> list[tuple[str, bytes]]:
+    batch = []
+    for n in range(start, start + count):
+        inst = INSTITUTIONS[n % 8]
+        batch.append(order(n, inst, 1 + n % 7))
+        expected[f"{inst}-{PRODUCT}"] = expected.get(f"{inst}-{PRODUCT}", 0) + 1 + n % 7
+    return batch
+
+
+def highest(progress: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in progress:
+        out[r["agreement_id"]] = max(out.get(r["agreement_id"], 0), r["ordered_quantity"])
+    return out
+
+
+def stop(worker: subprocess.Popen[bytes]) -> None:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+async def test_a_paused_worker_is_fenced_when_it_wakes(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    """The zombie: a worker paused (SIGSTOP) past its session while another takes its tasks,
+    then resumed, finds its producers fenced: what it handled meanwhile is never committed,
+    and nothing is lost or doubled."""
+    p, expected = topic_prefix, {}
+    zombie = spawn(kafka_bootstrap, p, tmp_path / "zombie.log", worker="1")
+    heir = None
+    try:
+        await send_at(kafka_bootstrap, p + "vbp.orders", orders_round(0, 400, expected),
+                      int(time.time() * 1000))
+        await data(kafka_bootstrap, p + "vbp.quota.progress",
+                   lambda ps: latest_totals(ps) == expected)
+        zombie.send_signal(signal.SIGSTOP)
+        await send_at(kafka_bootstrap, p + "vbp.orders", orders_round(400, 400, expected),
+                      int(time.time() * 1000))
+        heir = spawn(kafka_bootstrap, p, tmp_path / "heir.log", worker="2")
+        await data(kafka_bootstrap, p + "vbp.quota.progress",
+                   lambda ps: latest_totals(ps) == expected, timeout=90)
+        zombie.send_signal(signal.SIGCONT)
+        await send_at(kafka_bootstrap, p + "vbp.orders", orders_round(800, 400, expected),
+                      int(time.time() * 1000))
+        progress = await data(kafka_bootstrap, p + "vbp.quota.progress",
+                              lambda ps: latest_totals(ps) == expected, timeout=90)
+        logs = (tmp_path / "zombie.log").read_text() + (tmp_path / "heir.log").read_text()
+        assert latest_totals(progress) == expected, logs[-3000:]
+        assert highest(progress) == expected, logs[-3000:]
+    finally:
+        zombie.send_signal(signal.SIGCONT)
+        stop(zombie)
+        if heir is not None:
+            stop(heir)
 
 
 async def test_sigkilled_workers_lose_and_double_nothing(
@@ -203,12 +261,8 @@ async def test_sigkilled_workers_lose_and_double_nothing(
     worker = spawn(kafka_bootstrap, p, log)
     try:
         for round_ in range(4):
-            batch = []
-            for n in range(round_ * 750, (round_ + 1) * 750):
-                inst = INSTITUTIONS[n % 8]
-                batch.append(order(n, inst, 1 + n % 7))
-                expected[f"{inst}-{PRODUCT}"] = expected.get(f"{inst}-{PRODUCT}", 0) + 1 + n % 7
-            await send_at(kafka_bootstrap, p + "vbp.orders", batch, int(time.time() * 1000))
+            await send_at(kafka_bootstrap, p + "vbp.orders",
+                          orders_round(round_ * 750, 750, expected), int(time.time() * 1000))
             if round_ < 3:
                 await asyncio.sleep(1.5 + round_)
                 worker.send_signal(signal.SIGKILL)
@@ -217,15 +271,6 @@ async def test_sigkilled_workers_lose_and_double_nothing(
         progress = await data(kafka_bootstrap, p + "vbp.quota.progress",
                               lambda ps: latest_totals(ps) == expected, timeout=120)
         assert latest_totals(progress) == expected, log.read_text()[-3000:]
-        highest: dict[str, int] = {}
-        for r in progress:
-            highest[r["agreement_id"]] = max(highest.get(r["agreement_id"], 0),
-                                             r["ordered_quantity"])
-        assert highest == expected  # nothing counted twice, even for a moment
+        assert highest(progress) == expected  # nothing counted twice, even for a moment
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-    assert json.dumps(expected)
+        stop(worker)
