@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
@@ -268,6 +269,9 @@ SERVICES = {"quota": ("service quota", "services.quota"),
             "settlement": ("service settlement", "services.settlement")}
 SINGLE_WORKER = {"supply"}  # its rules read every partition in one worker (services/supply)
 LATENCY_OF = "quota"  # latency_at times the orders' progress updates, which quota sends
+# the progress subject of an order where outputs are coalesced per key and batch (latency_at)
+LATENCY_SUBJECT: dict[str, Callable[[dict], str]] = {
+    "total": lambda order: f"{order['institution_id']}:{order['product_code']}"}
 CEILINGS = {"bare_faust": ("bare faust agent + decode", "bench.bare_faust"),
             "noop": ("runtime, no-op handler", "bench.noop"),
             "total": ("runtime core: running total, state, exactly-once", "bench.total")}
@@ -347,14 +351,15 @@ async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, tim
             spy.wait(60)
             hot = hottest(profile)
         tick = None
-        if rates is not None:  # before the rates, which may leave it behind
+        if rates is not None and name in SERVICES:  # before the rates, which may leave it behind
             tick = await tick_to_warnings(bootstrap, prefix, wait=max(60.0, rate_seconds))
             print(f"bench: {row_name}, tick {tick.as_of} to its {tick.warnings:,} warnings: "
                   f"first {tick.first:.0f} ms, last {tick.last:.0f} ms", flush=True)
         latencies = []
         for rate in rates or []:
             latencies.append(await latency_at(bootstrap, prefix, rate, rate_seconds,
-                                              wait=max(10.0, rate_seconds)))
+                                              wait=max(10.0, rate_seconds),
+                                              subject_of=LATENCY_SUBJECT.get(name)))
             print(f"bench: {row_name} at {rate:,} orders/s: p99 {latencies[-1].p99:.0f} ms",
                   flush=True)
             if not latencies[-1].kept_up:
@@ -409,7 +414,8 @@ def _percentile(values: list[float], p: float) -> float:
 async def _reader_at_end(bootstrap: str, prefix: str, base: str) -> AIOKafkaConsumer:
     """A started consumer (no group) on every partition of contract topic `base`, at its end."""
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                              enable_auto_commit=False, fetch_max_wait_ms=10)
+                              enable_auto_commit=False, fetch_max_wait_ms=10,
+                              isolation_level="read_committed")
     await reader.start()
     partitions = [TopicPartition(topic_name(base, prefix), p)
                   for p in range(TOPICS[base].partitions)]
@@ -419,25 +425,38 @@ async def _reader_at_end(bootstrap: str, prefix: str, base: str) -> AIOKafkaCons
 
 
 async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
-                     wait: float) -> Latency:
+                     wait: float, subject_of: Callable[[dict], str] | None = None) -> Latency:
     """Send orders at `rate` per second for `seconds` while reading vbp.quota.progress from its
-    end; each order's latency is from its send to the first progress update naming it (the
-    update's producer timestamp)."""
+    end, read_committed; an order's latency runs from its send to the arrival of the first
+    committed progress update that counts it: the one naming it, or, where `subject_of` maps an
+    order to its progress record's subject (outputs coalesced per key and batch, bench.total),
+    the first of its subject naming it or an order of the subject sent after it."""
     reader = await _reader_at_end(bootstrap, prefix, "vbp.quota.progress")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     await producer.start()
     sent_at: dict[str, float] = {}
     latency: dict[str, float] = {}
+    waiting: dict[str, list[str]] = {}  # subject -> its orders not yet answered, in send order
+    subject_by_order: dict[str, str] = {}
     reading: asyncio.Future[None] | None = None
     id_prefix = f"bench-lat-{rate}"
 
     async def read() -> None:
         while True:
             for records in (await reader.getmany(timeout_ms=100)).values():
+                now = time.time()
                 for record in records:
-                    cause = json.loads(record.value)["id"].rsplit(":", 1)[-1]
-                    if cause in sent_at and cause not in latency:
-                        latency[cause] = record.timestamp / 1000 - sent_at[cause]
+                    event = json.loads(record.value)
+                    cause = event["id"].rsplit(":", 1)[-1]
+                    if cause not in sent_at or cause in latency:
+                        continue
+                    answered = [cause]
+                    if subject_of is not None:
+                        queue = waiting[subject_by_order[cause]]
+                        answered = queue[:queue.index(cause) + 1]
+                        del queue[:len(answered)]
+                    for order_id in answered:
+                        latency[order_id] = now - sent_at[order_id]
 
     try:
         reading = asyncio.ensure_future(read())
@@ -449,7 +468,12 @@ async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
             due = started + n / rate
             if due > time.monotonic():
                 await asyncio.sleep(due - time.monotonic())
-            sent_at[_order_id(id_prefix, n)] = time.time()
+            order_id = _order_id(id_prefix, n)
+            if subject_of is not None:
+                subject = subject_of(json.loads(value)["data"])
+                subject_by_order[order_id] = subject
+                waiting.setdefault(subject, []).append(order_id)
+            sent_at[order_id] = time.time()
             await producer.send(topic_name(topic, prefix), value=value, key=key.encode(),
                                 headers=headers)
         await producer.flush()
@@ -762,7 +786,10 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
                         args.before], check=True, capture_output=True)
     try:
         for name in CEILINGS:
-            rows.append(await run_service(name, bootstrap, prefix, workdir, args.timeout))
+            rows.append(await run_service(
+                name, bootstrap, prefix, workdir, args.timeout,
+                rates=args.rates if name in LATENCY_SUBJECT else None,
+                rate_seconds=args.rate_seconds))
             print(f"bench: {rows[-1].name} {rows[-1].rate:,.0f} events/s", flush=True)
         for name in args.services:
             runs = [(variant, 1, REPO) for variant in [("", {}), *args.variant]]
