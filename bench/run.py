@@ -274,7 +274,24 @@ LATENCY_SUBJECT: dict[str, Callable[[dict], str]] = {
     "total": lambda order: f"{order['institution_id']}:{order['product_code']}"}
 CEILINGS = {"bare_faust": ("bare faust agent + decode", "bench.bare_faust"),
             "noop": ("runtime, no-op handler", "bench.noop"),
-            "total": ("runtime core: running total, state, exactly-once", "bench.total")}
+            "total": ("runtime core: running total, state, exactly-once", "bench.total"),
+            "quix": ("quix-streams: running total, state, exactly-once", "bench.quix_total")}
+# Peers run from a venv of their own, so that their dependencies never meet the project's.
+PEERS = {"quix": ("quixstreams==3.28.1",)}
+PEERS_VENV = REPO / ".cache" / "peers"
+
+
+def peer_python(name: str) -> str:
+    """The interpreter that runs ceiling `name`: the project's, or the peers' venv (made and
+    filled here on first use)."""
+    if name not in PEERS:
+        return sys.executable
+    python = PEERS_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    *PEERS[name]], check=True)
+    return str(python)
 
 
 async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, timeout: float,
@@ -318,7 +335,7 @@ async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, tim
                    # each run is a group of its own, read from offset zero
                    "VBP_APP_ID": group, "VBP_WORKER_ID": str(n), **variant_env}
             with open(log_path, "ab") as log:
-                processes.append(subprocess.Popen([sys.executable, "-m", module], cwd=code,
+                processes.append(subprocess.Popen([peer_python(name), "-m", module], cwd=code,
                                                   env=env, stdout=log, stderr=subprocess.STDOUT))
         if profile is not None:
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
