@@ -376,7 +376,7 @@ async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, tim
         for rate in rates or []:
             latencies.append(await latency_at(bootstrap, prefix, rate, rate_seconds,
                                               wait=max(10.0, rate_seconds),
-                                              subject_of=LATENCY_SUBJECT.get(name)))
+                                              subject_of=LATENCY_SUBJECT.get(name), name=name))
             print(f"bench: {row_name} at {rate:,} orders/s: p99 {latencies[-1].p99:.0f} ms",
                   flush=True)
             if not latencies[-1].kept_up:
@@ -442,7 +442,8 @@ async def _reader_at_end(bootstrap: str, prefix: str, base: str) -> AIOKafkaCons
 
 
 async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
-                     wait: float, subject_of: Callable[[dict], str] | None = None) -> Latency:
+                     wait: float, subject_of: Callable[[dict], str] | None = None,
+                     name: str = "quota") -> Latency:
     """Send orders at `rate` per second for `seconds` while reading vbp.quota.progress from its
     end, read_committed; an order's latency runs from its send to the arrival of the first
     committed progress update that counts it: the one naming it, or, where `subject_of` maps an
@@ -456,7 +457,7 @@ async def latency_at(bootstrap: str, prefix: str, rate: int, seconds: float,
     waiting: dict[str, list[str]] = {}  # subject -> its orders not yet answered, in send order
     subject_by_order: dict[str, str] = {}
     reading: asyncio.Future[None] | None = None
-    id_prefix = f"bench-lat-{rate}"
+    id_prefix = f"bench-lat-{name}-{rate}"  # apart from another row's, which a replay reads
 
     async def read() -> None:
         while True:
@@ -802,7 +803,7 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(before),
                         args.before], check=True, capture_output=True)
     try:
-        for name in CEILINGS:
+        for name in args.ceilings:
             rows.append(await run_service(
                 name, bootstrap, prefix, workdir, args.timeout,
                 rates=args.rates if name in LATENCY_SUBJECT else None,
@@ -868,6 +869,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--bootstrap", help="use this broker; default: start the project's on "
                                             f"port {BENCH_PORT} and stop it after")
     parser.add_argument("--results", type=Path, default=RESULTS, help="report directory")
+    parser.add_argument("--ceilings", nargs="+", default=list(CEILINGS), choices=list(CEILINGS),
+                        help="ceilings and peers to measure (all; quix installs quixstreams "
+                             "into .cache/peers on first use)")
     parser.add_argument("--services", nargs="+", default=list(SERVICES), choices=sorted(SERVICES),
                         help="services to measure on the orders (quota supply settlement); "
                              "end-to-end latency is quota's")
