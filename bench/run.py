@@ -274,6 +274,8 @@ LATENCY_SUBJECT: dict[str, Callable[[dict], str]] = {
     "total": lambda order: f"{order['institution_id']}:{order['product_code']}"}
 CEILINGS = {"bare_faust": ("bare faust agent + decode", "bench.bare_faust"),
             "noop": ("runtime, no-op handler", "bench.noop"),
+            "txn_copy": ("bare aiokafka + decode, 1 message per input in transactions",
+                         "bench.txn_copy"),
             "total": ("runtime core: running total, state, exactly-once", "bench.total"),
             "quix": ("quix-streams: running total, state, exactly-once", "bench.quix_total")}
 # Peers run from a venv of their own, so that their dependencies never meet the project's.
