@@ -11,14 +11,16 @@ Per task (one state partition of a service) and per batch:
    of the state collect in memory.
 4. One transaction: begin; send the outputs and one changelog record per changed key; add the
    next offsets of the input records handled (`send_offsets_to_transaction`, the service's
-   group); wait until every send is acknowledged; commit.
+   group); wait until every send is acknowledged; commit. While it is in flight the task goes
+   on handling what the next fetches bring; that goes into the next transaction, begun once
+   this one has committed.
 5. If anything in 4 fails (a broker gone, a timeout), the transaction is aborted where it still
    can be and the task is closed: it starts again from 1, its state from the changelog and its
-   inputs from the last committed offsets, so nothing the failed batch did is lost or counted
-   twice. Fenced, the task is closed too, but starts again only if the group still gives it to
-   this worker after a session's time: another worker holds it, and fencing that one back would
-   only pass the task to and fro until the group has rebalanced. Readers of the outputs read
-   `read_committed`.
+   inputs from the last committed offsets, so nothing the failed batch (or what was handled on
+   top of it) did is lost or counted twice. Fenced, the task is closed too, but starts again
+   only if the group still gives it to this worker after a session's time: another worker
+   holds it, and fencing that one back would only pass the task to and fro until the group
+   has rebalanced. Readers of the outputs read `read_committed`.
 """
 
 from __future__ import annotations

@@ -110,8 +110,11 @@ class Task:
     current: Item | None = None
     seen_cutoff: int = 0
     """Event ids of days before this (ordinal) are forgotten."""
+    seen_by_day: dict[int, list[str]] = field(default_factory=dict)
+    """The SEEN store's keys by their day, so that forgetting a day costs only its ids."""
     committing: asyncio.Task[None] | None = None
-    """The previous batch's transaction, in flight while the next batch is fetched."""
+    """The previous batch's transaction, in flight while the next batches are fetched and
+    handled."""
 
     def inputs(self) -> Iterator[Feed | Cursor]:
         yield from self.feeds.values()
@@ -378,6 +381,11 @@ class Processor:
             now = time.monotonic()
             for task in list(self.tasks.values()):
                 if task.failure is None or now >= task.failure.retry_at:
+                    if task.committing is not None and not task.committing.done():
+                        # handled on top of the batch in flight, committed after it; if that
+                        # one fails, the task starts again from before both
+                        await self._handle(task)
+                        continue
                     await self._committed(task)
                     if self.tasks.get(task.partition) is task:  # not restarted by its commit
                         await self._handle(task)
@@ -467,7 +475,9 @@ class Processor:
             finally:
                 for store in stores:
                     store.end_event()
-        seen[seen_key] = event.time.date().toordinal()
+        day = event.time.date().toordinal()
+        seen[seen_key] = day
+        task.seen_by_day.setdefault(day, []).append(seen_key)
         self.counts["processed"] += 1
 
     async def _committed(self, task: Task) -> None:
@@ -505,15 +515,17 @@ class Processor:
             await self._restart(task.partition, FENCED_WAIT if failed.fenced else 0.0)
 
     def _expire_seen(self, task: Task) -> None:
-        """Forget the event ids older than the window, once the newest seen is a day further."""
-        seen = task.stores[SEEN]
-        if not seen.dirty:
+        """Forget the event ids of the days before the window that ends at the newest day."""
+        if not task.seen_by_day:
             return
-        cutoff = max(seen[key] for key in seen.dirty if key in seen) - self.dedupe_days
+        cutoff = max(task.seen_by_day) - self.dedupe_days
         if cutoff <= task.seen_cutoff:
             return
-        for key in [k for k, day in seen.items() if day < cutoff]:
-            del seen[key]
+        seen = task.stores[SEEN]
+        for day in [d for d in task.seen_by_day if d < cutoff]:
+            for key in task.seen_by_day.pop(day):
+                if seen.get(key) == day:
+                    del seen[key]
         task.seen_cutoff = cutoff
 
     def _trim_logs(self) -> None:
@@ -540,6 +552,8 @@ class Processor:
             stores[name] = Store(name, partition)
             stores[name].data = restored[tp]
         task = Task(partition, producer, stores)
+        for key, day in stores[SEEN].items():
+            task.seen_by_day.setdefault(day, []).append(key)
         tps = self._partitioned_tps(partition)
         for rank, tp in enumerate(tps):
             task.feeds[tp] = Feed(tp, rank)

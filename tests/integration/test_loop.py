@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,42 @@ async def test_inputs_in_timestamp_order_once_with_dead_letters(
                               lambda ps: len(latest_totals(ps)) == 8)
         assert len(progress) <= 24  # one per order at most; fewer where a batch coalesced
         assert loop.health()["duplicates"] == 1 and loop.health()["status"] == "ok"
+    finally:
+        await loop.stop()
+        await running
+
+
+async def test_event_ids_are_remembered_for_the_window_only(
+        kafka_bootstrap: str, topic_prefix: str) -> None:
+    """Ids of the last `dedupe_days` of event time are kept: a repeat within them counts once;
+    one older is forgotten, and only a business key (which the services' records carry) could
+    catch it. Memory stays bounded however long the stream."""
+    p, inst = topic_prefix, BY_PARTITION[2][0]
+    key = f"{inst}-{PRODUCT}"
+    loop = processor(kafka_bootstrap, p, dedupe_days=2)
+    running = asyncio.create_task(loop.run())
+    now = int(time.time() * 1000)
+
+    def on(day: str, n: int) -> tuple[str, bytes]:
+        return event("vbp.order.placed", f"ev-{n}", day, order_id=f"ord-{n}",
+                     institution_id=inst, product_code=PRODUCT, quantity=1)
+
+    try:
+        await send_at(kafka_bootstrap, p + "vbp.orders",
+                      [on("2020-01-01", 1), on("2020-01-02", 2), on("2020-01-02", 1)], now)
+        await data(kafka_bootstrap, p + "vbp.quota.progress",
+                   lambda ps: latest_totals(ps).get(key) == 2)
+        await send_at(kafka_bootstrap, p + "vbp.orders", [on("2020-01-09", 3)], now + 1)
+        await data(kafka_bootstrap, p + "vbp.quota.progress",
+                   lambda ps: latest_totals(ps).get(key) == 3)
+        await send_at(kafka_bootstrap, p + "vbp.orders", [on("2020-01-01", 1)], now + 2)
+        progress = await data(kafka_bootstrap, p + "vbp.quota.progress",
+                              lambda ps: latest_totals(ps).get(key) == 4)
+        assert latest_totals(progress)[key] == 4  # ev-1 again, 8 days on: not remembered
+        assert loop.health()["duplicates"] == 1
+        task = loop.tasks[partition_of(inst)]
+        assert sorted(task.stores["__seen"].values()) == [date(2020, 1, 1).toordinal(),
+                                                          date(2020, 1, 9).toordinal()]
     finally:
         await loop.stop()
         await running
