@@ -10,32 +10,36 @@ import logging
 import os
 import signal
 
-from runtime.loop import Processor
+from runtime.loop import Processor, Table
 from schemas.envelope import CloudEvent
 from schemas.outputs import QuotaProgress
 
 log = logging.getLogger("bench.total")
 
 
+async def count(processor: Processor, totals: Table, event: CloudEvent) -> None:
+    """Add an order to its institution's and product's total; emit the total as progress."""
+    data = event.data
+    key = f"{data.institution_id}:{data.product_code}"
+    total = totals.get(key, 0) + data.quantity
+    totals[key] = total
+    await processor.emit(
+        "vbp.quota.progress", "vbp.quota.progress", QuotaProgress(
+            agreement_id=key.replace(":", "-"), institution_id=data.institution_id,
+            product_code=data.product_code, period="2020-Q1", ordered_quantity=total,
+            accepted_quantity=0, target_quantity=1, completion_rate="1",
+            cumulative_quantity=total, cumulative_target=1),
+        id=f"progress:{key}:{event.id}", subject=key, time=event.time,
+        coalesce=f"progress:{key}")
+
+
 def build(processor: Processor) -> None:
     totals = processor.table("totals")
 
     @processor.consume("vbp.orders")
-    async def count(event: CloudEvent) -> None:
-        if event.type != "vbp.order.placed":
-            return
-        data = event.data
-        key = f"{data.institution_id}:{data.product_code}"
-        total = totals.get(key, 0) + data.quantity
-        totals[key] = total
-        await processor.emit(
-            "vbp.quota.progress", "vbp.quota.progress", QuotaProgress(
-                agreement_id=key.replace(":", "-"), institution_id=data.institution_id,
-                product_code=data.product_code, period="2020-Q1", ordered_quantity=total,
-                accepted_quantity=0, target_quantity=1, completion_rate="1",
-                cumulative_quantity=total, cumulative_target=1),
-            id=f"progress:{key}:{event.id}", subject=key, time=event.time,
-            coalesce=f"progress:{key}")
+    async def orders(event: CloudEvent) -> None:
+        if event.type == "vbp.order.placed":
+            await count(processor, totals, event)
 
 
 async def main() -> None:

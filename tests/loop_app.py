@@ -1,9 +1,10 @@
 """A small stream processor on runtime.loop, for the loop's tests against the real broker:
-a running total of ordered quantity per institution and product, its progress on
-`vbp.quota.progress` (coalesced per key and batch), and, on every tick, a warning per task with
-the totals the task holds. `python -m tests.loop_app` runs it until SIGTERM (SIGKILL in the
-crash tests), configured by VBP_KAFKA_BOOTSTRAP, VBP_TOPIC_PREFIX, VBP_APP_ID and VBP_WORKER_ID; FAIL_ON names
-an order id whose handling raises for as long as the file FAIL_WHILE exists."""
+the bench's running total of ordered quantity per institution and product (bench.total), its
+progress on `vbp.quota.progress` (coalesced per key and batch), and, on every tick, a warning
+per task with the totals the task holds. `python -m tests.loop_app` runs it until SIGTERM
+(SIGKILL in the crash tests), configured by VBP_KAFKA_BOOTSTRAP, VBP_TOPIC_PREFIX, VBP_APP_ID
+and VBP_WORKER_ID; FAIL_ON names an order id whose handling raises for as long as the file
+FAIL_WHILE exists."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import os
 import signal
 from pathlib import Path
 
+from bench.total import count
 from runtime.loop import Processor, Rejected
 from schemas.envelope import CloudEvent
-from schemas.outputs import QuotaProgress, WarningRaised
+from schemas.outputs import WarningRaised
 
 
 def build(processor: Processor) -> None:
@@ -30,17 +32,7 @@ def build(processor: Processor) -> None:
             raise Rejected("13 is refused")
         if data.order_id == fail_on and fail_while.exists():
             raise RuntimeError(f"cannot handle {data.order_id} yet")
-        key = f"{data.institution_id}:{data.product_code}"
-        total = totals.get(key, 0) + data.quantity
-        totals[key] = total
-        await processor.emit(
-            "vbp.quota.progress", "vbp.quota.progress", QuotaProgress(
-                agreement_id=key.replace(":", "-"), institution_id=data.institution_id,
-                product_code=data.product_code, period="2020-Q1", ordered_quantity=total,
-                accepted_quantity=0, target_quantity=1, completion_rate="1",
-                cumulative_quantity=total, cumulative_target=1),
-            id=f"progress:{key}:{event.id}", subject=key, time=event.time,
-            coalesce=f"progress:{key}")
+        await count(processor, totals, event)
 
     @processor.consume_shared("vbp.ref.institutions", route=lambda e: e.data.institution_id)
     async def institutions(event: CloudEvent, partition: int) -> None:
