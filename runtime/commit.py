@@ -34,7 +34,9 @@ from aiokafka.errors import IllegalOperation, ProducerFenced
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 1_048_576  # the broker's message.max.bytes (Kafka's default, 1 MiB + 12)
+# Kafka's default largest message (broker message.max.bytes, 1 MiB + 12); faust's producer
+# would refuse anything over 1,000,000 bytes, so a large input could not be dead-lettered.
+MAX_MESSAGE_BYTES = 1_048_576
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from policies import load_profile
 from runtime.clock import InputClock, Rebalancing
 from runtime.codec import CONTENT_TYPE, InvalidEvent, decode
+from runtime.commit import MAX_MESSAGE_BYTES
 from runtime.loop import Rejected
 from runtime.openapi import ApiDocument
 from runtime.retry import until_answered
@@ -214,10 +215,6 @@ def input_time() -> int:
     return int(relayed) if relayed is not None else broker_time(event.message)
 
 
-# Stateful input topics share this partition count so their tables are co-partitioned.
-# Kafka's default largest message (broker message.max.bytes, 1 MiB + 12); faust's producer
-# would refuse anything over 1,000,000 bytes, so a large input could not be dead-lettered.
-MAX_MESSAGE_BYTES = 1_048_576
 
 
 WebHandler = Callable[..., Awaitable[Any]]

@@ -14,6 +14,7 @@ from schemas.topics import TOPICS
 
 log = logging.getLogger(__name__)
 
+# Stateful input topics share this partition count so their state is co-partitioned.
 STATE_PARTITIONS = TOPICS["vbp.orders"].partitions
 
 
