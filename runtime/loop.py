@@ -21,7 +21,6 @@ counted once), which the handlers' records carry.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -636,14 +635,3 @@ class _Listener(ConsumerRebalanceListener):
             p._consumer.pause(*assigned)
         for partition in {tp.partition for tp in assigned} - set(p.tasks):
             p._starting[partition] = 0.0
-
-
-@contextlib.contextmanager
-def in_task(processor: Processor, partition: int) -> Iterator[Task]:
-    """Run code as task `partition` would (tests, and timers that write state)."""
-    task = processor.tasks[partition]
-    token = _task.set(task)
-    try:
-        yield task
-    finally:
-        _task.reset(token)

@@ -35,7 +35,6 @@ class Item:
     timestamp: int
     key: bytes | None
     value: bytes | None
-    headers: Any
     event: CloudEvent | None
     error: str | None
     task: int | None = None
@@ -48,8 +47,7 @@ class Item:
             event, error = decode(record.value), None
         except InvalidEvent as invalid:
             event, error = None, str(invalid)
-        return cls(tp, record.offset, record.timestamp, record.key, record.value,
-                   record.headers, event, error)
+        return cls(tp, record.offset, record.timestamp, record.key, record.value, event, error)
 
 
 class Feed:
