@@ -141,7 +141,13 @@ class Deployment:
     async def lag(self) -> int:
         """Records not yet committed by the services' groups on everything they read (-1:
         unknown, e.g. a worker down or a group not yet formed)."""
-        total = 0
+        behind = await self.behind()
+        return -1 if behind is None else sum(behind.values())
+
+    async def behind(self) -> dict[str, int] | None:
+        """Per group and input partition ("vbp-quota vbp.orders[2]"), the records its group has
+        not committed; None when unknown (a worker down, a group not yet formed)."""
+        found: dict[str, int] = {}
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await admin.start()
@@ -151,22 +157,24 @@ class Deployment:
                 try:
                     inputs = httpx.get(f"{worker.url}/health", timeout=5).json()["inputs"]
                 except (httpx.HTTPError, KeyError, ValueError):
-                    return -1
+                    return None
                 partitions = [TopicPartition(t["topic"], p["partition"])
                               for t in await admin.describe_topics(inputs)
                               for p in t["partitions"]]
                 if len({tp.topic for tp in partitions}) != len(inputs):
-                    return -1
+                    return None
+                group = f"{self.prefix}vbp-{name}"
                 try:
-                    committed = await admin.list_consumer_group_offsets(
-                        f"{self.prefix}vbp-{name}", partitions=partitions)
+                    committed = await admin.list_consumer_group_offsets(group,
+                                                                        partitions=partitions)
                 except KafkaError:
-                    return -1
+                    return None
                 ends = await consumer.end_offsets(partitions)
                 for tp in partitions:
                     done = committed[tp].offset if tp in committed else -1
-                    total += ends[tp] - max(done, 0)
-            return total
+                    if ends[tp] > max(done, 0):
+                        found[f"{group} {tp.topic}[{tp.partition}]"] = ends[tp] - max(done, 0)
+            return found
         finally:
             await consumer.stop()
             await admin.close()
@@ -181,7 +189,8 @@ class Deployment:
         while quiet < 2:
             if time.monotonic() - started > timeout:
                 raise TimeoutError(f"{self.prefix} not caught up in {timeout:.0f}s "
-                                   f"(lag {await self.lag()}); logs under {self.workdir}")
+                                   f"(behind: {await self.behind()}); logs under {self.workdir}"
+                                   f"; their last complaints:\n{last_complaints(self.workdir)}")
             quiet = quiet + 1 if await self.lag() == 0 else 0
             if quiet == 1:
                 caught_up_at = time.monotonic()
@@ -292,3 +301,15 @@ def twice(events: Iterable[Emitted]) -> Iterator[Emitted]:
     for item in events:
         yield item
         yield item
+
+
+def last_complaints(workdir: Path, per_log: int = 6) -> str:
+    """The last warnings and errors of each worker log under `workdir`: what a CI run that
+    failed prints, since its logs are gone with its clone."""
+    lines = []
+    for path in sorted(workdir.glob("*/*.log")):
+        found = [line for line in path.read_text(errors="replace").splitlines()
+                 if ("[WARNING]" in line or "[ERROR]" in line)
+                 and "producer buffer full" not in line]
+        lines += [f"  {path.parent.name}: {line[:400]}" for line in found[-per_log:]]
+    return "\n".join(lines)

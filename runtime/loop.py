@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
 SharedHandler = Callable[[CloudEvent, int], Awaitable[None]]
-CURSORS = "__cursors"  # per task: shared topic -> next offset to handle
+CURSORS = "__cursors"  # per task: shared topic[partition] -> next offset to handle
 SEEN = "__seen"  # per task: topic:event id -> day of event time (ordinal)
 TRIES = 3
 SESSION_MS = 10_000
@@ -324,16 +324,14 @@ class Processor:
         await self._consumer.start()
         await self._shared.start()
         try:
-            for rank, topic in enumerate(shared):
-                tp = TopicPartition(topic, 0)
-                spec = self._input_of[topic]
-                router = spec.route
+            shared_tps = [TopicPartition(topic, p) for topic in shared
+                          for p in range(TOPICS[topic[len(self.prefix):]].partitions)]
+            for rank, tp in enumerate(shared_tps):
+                router = self._input_of[tp.topic].route
                 route = None if router is None else (
                     lambda event, router=router: None if (k := router(event)) is None
                     else partition_of(k, self.partitions))
                 self._logs[tp] = SharedLog(tp, len(partitioned) + rank, route, self.partitions)
-                if TOPICS[topic[len(self.prefix):]].partitions != 1:
-                    raise ValueError(f"{topic}: a shared input must have one partition")
             if self._logs:
                 self._shared.assign(list(self._logs))
                 await self._shared.seek_to_beginning(*self._logs)
@@ -365,18 +363,21 @@ class Processor:
                 task = self.tasks.get(tp.partition)
                 feed = task.feeds.get(tp) if task is not None else None
                 if feed is not None:
-                    feed.items.extend(Item.of(r) for r in records)
+                    feed.items.extend(self._checked(Item.of(r)) for r in records)
             for tp, records in shared.items():
                 shared_log = self._logs[tp]
                 for record in records:
-                    shared_log.add(Item.of(record))
+                    shared_log.add(self._checked(Item.of(record)))
             for task in list(self.tasks.values()):
                 for tp, feed in task.feeds.items():
                     lso = self._consumer.last_stable_offset(tp)
-                    feed.at_end = lso is not None and await self._consumer.position(tp) >= lso
+                    feed.position = await self._consumer.position(tp)
+                    feed.at_end = lso is not None and feed.position >= lso
             for tp, shared_log in self._logs.items():
                 lso = self._shared.last_stable_offset(tp)
-                shared_log.at_end = lso is not None and await self._shared.position(tp) >= lso
+                position = await self._shared.position(tp)
+                shared_log.advance(position)
+                shared_log.at_end = lso is not None and position >= lso
             now = time.monotonic()
             for task in list(self.tasks.values()):
                 if task.failure is None or now >= task.failure.retry_at:
@@ -397,7 +398,7 @@ class Processor:
             for _ in range(self.max_records * 2):
                 source = next_input(task.inputs())
                 if source is None:
-                    return
+                    break
                 item = source.head()
                 assert item is not None
                 task.current = item
@@ -411,18 +412,37 @@ class Processor:
                     label = f"{item.tp.topic}[{item.tp.partition}]@{item.offset}"
                     task.failure = Failure(label, str(error), since, now + self.retry_seconds)
                     log.error("task %s stopped at %s: %s", task.partition, label, error)
-                    return
+                    break
                 source.pop()
                 if isinstance(source, Feed):
-                    task.handled[source.tp] = item.offset + 1
+                    task.handled[source.tp] = source.done = item.offset + 1
                 if task.failure is not None:
                     log.warning("task %s resumed after %s", task.partition, task.failure.label)
                     task.failure = None
                     assert self._consumer is not None
                     self._consumer.resume(*task.feeds)
+            for tp, feed in task.feeds.items():
+                # every record below the position is handled: what is left are transaction
+                # markers, which no consumer is handed; committing past them ends the lag
+                if not feed.items and feed.position > feed.done:
+                    task.handled[tp] = feed.done = feed.position
         finally:
             task.current = None
             _task.reset(token)
+
+    def _checked(self, item: Item) -> Item:
+        """An event of a type its topic does not carry is as invalid as one that does not
+        decode: dead-lettered once, also on a shared input."""
+        if item.event is not None:
+            arrived_on = item.tp.topic[len(self.prefix):]
+            home = self._input_of[item.tp.topic].allowed.get(item.event.type)
+            if home is None:
+                item.error = f"type {item.event.type!r} is not carried on this topic"
+            elif home != arrived_on:
+                item.error = f"type {item.event.type!r} belongs on {home}, not on {arrived_on}"
+            if item.error is not None:
+                item.event = None
+        return item
 
     async def _handle_item(self, task: Task, item: Item, shared: bool) -> None:
         if item.event is None:
@@ -430,19 +450,12 @@ class Processor:
             return
         spec = self._input_of[item.tp.topic]
         event = item.event
-        base = spec.allowed.get(event.type)
-        arrived_on = item.tp.topic[len(self.prefix):]
-        if base is None:
-            self._dead_letter(task, item, f"type {event.type!r} is not carried on this topic")
-            return
-        if base != arrived_on:
-            self._dead_letter(task, item, f"type {event.type!r} belongs on {base}, not on "
-                                          f"{arrived_on}")
-            return
+        # a record every task handles counts once per worker: in its first task
+        counted = not shared or item.task is not None or task.partition == min(self.tasks)
         seen = task.stores[SEEN]
-        seen_key = f"{base}:{event.id}"
+        seen_key = f"{item.tp.topic[len(self.prefix):]}:{event.id}"
         if seen_key in seen:
-            self.counts["duplicates"] += 1
+            self.counts["duplicates"] += counted
             return
         stores = task.stores.values()
         mark = len(task.outputs)
@@ -477,7 +490,7 @@ class Processor:
         day = event.time.date().toordinal()
         seen[seen_key] = day
         task.seen_by_day.setdefault(day, []).append(seen_key)
-        self.counts["processed"] += 1
+        self.counts["processed"] += counted
 
     async def _committed(self, task: Task) -> None:
         """Wait for the task's transaction in flight, if any."""
@@ -487,8 +500,9 @@ class Processor:
 
     async def _commit(self, task: Task) -> None:
         for cursor in task.cursors.values():
-            if task.stores[CURSORS].get(cursor.tp.topic) != cursor.offset:
-                task.stores[CURSORS][cursor.tp.topic] = cursor.offset
+            key = _cursor_key(cursor.tp)
+            if task.stores[CURSORS].get(key) != cursor.offset:
+                task.stores[CURSORS][key] = cursor.offset
         self._expire_seen(task)
         latest: dict[str, int] = {}
         for i, (_, coalesce) in enumerate(task.outputs):
@@ -555,15 +569,15 @@ class Processor:
             task.seen_by_day.setdefault(day, []).append(key)
         tps = self._partitioned_tps(partition)
         for rank, tp in enumerate(tps):
-            task.feeds[tp] = Feed(tp, rank)
-            committed = await self._consumer.committed(tp)
-            self._consumer.seek(tp, committed or 0)
+            feed = task.feeds[tp] = Feed(tp, rank)
+            feed.position = feed.done = await self._consumer.committed(tp) or 0
+            self._consumer.seek(tp, feed.done)
         async with self._busy:
             if partition not in self._starting:  # revoked meanwhile
                 await producer.stop()
                 return
             for tp, shared_log in self._logs.items():
-                offset = stores[CURSORS].get(tp.topic, 0)
+                offset = stores[CURSORS].get(_cursor_key(tp), 0)
                 alone = not any(tp in t.cursors for t in self.tasks.values())
                 # read again from the earliest cursor: further back than what is kept, or
                 # nothing kept for anyone (a restart need not read what its tasks handled)
@@ -613,6 +627,10 @@ class Processor:
                   for p, t in sorted(self.tasks.items()) if t.failure is not None}
         return {"status": "failing" if failed else "ok", "tasks": sorted(self.tasks),
                 "starting": sorted(self._starting), "failed": failed, **self.counts}
+
+
+def _cursor_key(tp: TopicPartition) -> str:
+    return f"{tp.topic}[{tp.partition}]"
 
 
 class _Listener(ConsumerRebalanceListener):

@@ -59,6 +59,10 @@ class Feed:
         self.items: deque[Item] = deque()
         self.at_end = False
         """Read to the partition's last stable offset (set by the loop after each fetch)."""
+        self.position = 0
+        """The consumer's position after the last fetch: past transaction markers too."""
+        self.done = 0
+        """The next offset to commit as handled."""
 
     def head(self) -> Item | None:
         return self.items[0] if self.items else None
@@ -71,10 +75,10 @@ class Feed:
 
 
 class SharedLog:
-    """A shared input partition (a 1-partition reference topic, the clock, or a topic keyed
-    otherwise than the state) as one worker has read it, decoded once: each task of the worker
-    reads it through a `Cursor` of its own. `route` names the one task a record concerns (None:
-    all); an invalid record is task 0's to dead-letter."""
+    """A shared input partition (a 1-partition reference topic, the clock, or a partition of a
+    topic keyed otherwise than the state) as one worker has read it, decoded once: each task of
+    the worker reads it through a `Cursor` of its own. `route` names the one task a record
+    concerns (None: all); an invalid record is task 0's to dead-letter, once."""
 
     def __init__(self, tp: TopicPartition, rank: int,
                  route: Callable[[CloudEvent], int | None] | None, partitions: int) -> None:
@@ -84,7 +88,7 @@ class SharedLog:
         self.partitions = partitions
         self.items: list[Item] = []
         self.offsets: list[int] = []
-        self.next = 0  # the next offset to read
+        self.next = 0  # the next offset to read (past transaction markers: see advance)
         self.at_end = False
 
     def add(self, item: Item) -> None:
@@ -96,6 +100,11 @@ class SharedLog:
         self.items.append(item)
         self.offsets.append(item.offset)
         self.next = item.offset + 1
+
+    def advance(self, position: int) -> None:
+        """The consumer's position after a fetch: the offsets below it that hold no record
+        (transaction markers) are passed too."""
+        self.next = max(self.next, position)
 
     def trim(self, offset: int) -> None:
         """Forget the records before `offset` (every task's cursor has passed them)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -91,10 +92,14 @@ async def read(
 
 
 async def eventually(check: Callable[[], Any], what: str = "", timeout: float = 40.0) -> Any:
-    """Poll `check` until it returns something truthy and return that; fail naming `what`."""
+    """Poll `check` until it returns something truthy and return that; fail naming `what`.
+    A check that returns an awaitable (an async function) is awaited: a coroutine object is
+    always truthy."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = check()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         await asyncio.sleep(0.1)

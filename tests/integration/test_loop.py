@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from runtime.commit import TaskProducer
 from runtime.loop import Processor
+from schemas.envelope import CloudEvent
 from runtime.topics import partition_of
 from tests.events import event, tick
 from tests.harness import REPO, eventually, read, read_to_end
@@ -183,6 +185,78 @@ async def test_a_failing_event_stops_its_task_until_mended(
         assert loop.health()["failed"] == {}
         assert await read_to_end(kafka_bootstrap, p + "vbp.deadletter") == []
     finally:
+        await loop.stop()
+        await running
+
+
+async def send_in_transactions(bootstrap: str, topic: str,
+                               batches: list[list[tuple[str, bytes]]]) -> None:
+    """One transaction per batch, as a processor writes its outputs: each leaves a marker."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{topic}-writer")
+    await producer.start()
+    try:
+        for batch in batches:
+            async with producer.transaction():
+                for key, value in batch:
+                    await producer.send(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def test_inputs_written_in_transactions_and_a_shared_topic_of_four_partitions(
+        kafka_bootstrap: str, topic_prefix: str) -> None:
+    """Another processor's outputs hold transaction markers, which no consumer is handed: the
+    offsets committed and the cursors kept pass them, so a group that has handled everything
+    has no lag. A topic of four partitions keyed otherwise than the state (vbp.decisions, by
+    decision here) read shared and routed by institution reaches the institution's task only;
+    an event of a type its topic does not carry is
+    dead-lettered once, not once per task."""
+    p = topic_prefix
+    institutions = [BY_PARTITION[part][0] for part in range(4)]
+    await send_in_transactions(kafka_bootstrap, p + "vbp.orders", [
+        [order(n, institutions[n % 4], 1)] for n in range(8)])
+    decisions = [event("vbp.decision.issued", f"dec-{n}", "2020-01-05", decision_id=f"D-{n}",
+                       subject_id=institutions[n % 4]) for n in range(12)]
+    await send_in_transactions(kafka_bootstrap, p + "vbp.decisions", [
+        [(f"D-{n}", value)] for n, (_, value) in enumerate(decisions)])
+    await send_at(kafka_bootstrap, p + "vbp.ref.institutions", [
+        order(100, institutions[0], 1)], int(time.time() * 1000))
+    loop = processor(kafka_bootstrap, p)
+    reached = loop.table("progress-reached")
+
+    @loop.consume_shared("vbp.decisions", route=lambda e: e.data.subject_id)
+    async def decided(event: CloudEvent, partition: int) -> None:
+        reached[event.data.decision_id] = partition
+
+    running = asyncio.create_task(loop.run())
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        orders = [TopicPartition(p + "vbp.orders", part) for part in range(4)]
+        shared = [TopicPartition(p + "vbp.decisions", part) for part in range(4)]
+        reader = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+        await reader.start()
+        ends = await reader.end_offsets(orders + shared)
+        await reader.stop()
+
+        async def caught_up() -> bool:
+            committed = await admin.list_consumer_group_offsets(p + "loop", partitions=orders)
+            cursors = [t.cursors[tp].offset for t in loop.tasks.values() for tp in shared]
+            return len(loop.tasks) == 4 and all(
+                tp in committed and committed[tp].offset == ends[tp] for tp in orders
+            ) and cursors == [ends[tp] for _ in range(4) for tp in shared]
+
+        await eventually(caught_up, "offsets committed past the transaction markers")
+        assert all(ends[tp] == 4 for tp in orders)  # 2 orders and 2 markers each
+        assert dict(reached.items()) == {
+            f"D-{n}": partition_of(institutions[n % 4]) for n in range(12)}
+        assert len(reached) == 12  # each in one task only
+        dead = await read_to_end(kafka_bootstrap, p + "vbp.deadletter")
+        assert [r.headers["vbp-source-topic"] for r in dead] == ["vbp.ref.institutions"]
+        assert "not carried on this topic" in dead[0].headers["vbp-error"]
+        assert loop.health()["deadlettered"] == 1
+    finally:
+        await admin.close()
         await loop.stop()
         await running
 
