@@ -585,14 +585,21 @@ class Service:
                             asyncio.get_running_loop().time())
         token = _scope.set(scope)
         _IN_FLIGHT.add(scope)
+        tp = TopicPartition(message.topic, message.partition)
         try:
             await self._decode_and_handle(event, allowed, seen, handler, open_topic)
         except Rebalancing as given_up:
-            tp = TopicPartition(message.topic, message.partition)
             _GIVEN_UP[tp] = min(_GIVEN_UP.get(tp, message.offset), message.offset)
             log.info("%s[%s]@%s read again after the rebalance: %s", message.topic,
                      message.partition, message.offset, given_up)
             return
+        else:
+            # Given up after the revocation had cleared it and the partition stayed here: read
+            # again from the commit and processed now, so commits go on past it (seen: a ticks
+            # partition whose commits stayed at a tick given up for the group's last
+            # rebalance, its lag 386 for ever).
+            if _GIVEN_UP.get(tp) == message.offset:
+                del _GIVEN_UP[tp]
         finally:
             scope.done.set()
             _IN_FLIGHT.discard(scope)

@@ -171,6 +171,36 @@ async def test_commits_stop_at_a_tick_given_up_for_a_rebalance_until_it_is_revok
     assert committed[ticks] == 9
 
 
+async def test_a_tick_given_up_after_the_revocation_stops_commits_only_until_read_again(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given up after the revocation had cleared what was given up, the partition assigned to
+    the same worker again: faust reads the tick again from the commit; once it is processed,
+    commits pass it (seen in CI: a ticks partition committed no further after the group's
+    last rebalance, `rebalance` not caught up in 900 s, lag 386)."""
+    from runtime import service as runtime_service
+    from runtime.clock import Rebalancing
+
+    monkeypatch.setattr(runtime_service, "_GIVEN_UP", {})
+    tp = TopicPartition("t.vbp-quota-ticks", 2)
+    outcomes = [Rebalancing("given up"), None]
+
+    async def in_sequence(message: Any) -> bool:
+        return True
+
+    async def decode_and_handle(*args: Any) -> None:
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    monkeypatch.setattr(service, "_in_sequence", in_sequence)
+    monkeypatch.setattr(service, "_decode_and_handle", decode_and_handle)
+    event = SimpleNamespace(message=Message(tp.topic, 2, 7))
+    await service._process(event, {}, {}, None)
+    assert runtime_service._GIVEN_UP == {tp: 7}
+    await service._process(event, {}, {}, None)  # read again from the commit
+    assert runtime_service._GIVEN_UP == {}
+
+
 def commit_state(acked: list[int], committed: int | None, gaps: list[tuple[int, int]] = ()
                  ) -> tuple[SimpleNamespace, TopicPartition]:
     tp = TopicPartition("t.vbp-settlement-ticks", 0)
