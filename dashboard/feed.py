@@ -77,7 +77,8 @@ class Feed:
                             self.errors += 1
                             log.warning("%s[%s]@%s not shown: %r", tp.topic, tp.partition,
                                         message.offset, error)
-                    if messages and messages[-1].offset + 1 >= ends.get(tp, 0):
+                for tp in list(remaining):  # the position passes transaction markers too
+                    if await consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
                 if not remaining and not self.caught_up.is_set():
                     self.caught_up.set()

@@ -155,13 +155,25 @@ class Deployment:
         try:
             for name, worker in self.workers.items():
                 try:
-                    inputs = httpx.get(f"{worker.url}/health", timeout=5).json()["inputs"]
+                    health = httpx.get(f"{worker.url}/health", timeout=5).json()
+                    inputs = health["inputs"]
                 except (httpx.HTTPError, KeyError, ValueError):
                     return None
+                shared = health.get("shared_behind", 0)  # a service on the processing core
+                if shared < 0:
+                    return None
+                if shared:
+                    found[f"{self.prefix}vbp-{name} shared inputs"] = shared
                 partitions = [TopicPartition(t["topic"], p["partition"])
                               for t in await admin.describe_topics(inputs)
                               for p in t["partitions"]]
                 if len({tp.topic for tp in partitions}) != len(inputs):
+                    return None
+                # the worker read (the only one left) holds every partition, recovered: else
+                # its tables, which the snapshot reads, lack a departed worker's partitions
+                holds_all = set(health.get("holding", ())) == {
+                    f"{tp.topic}[{tp.partition}]" for tp in partitions}
+                if not health.get("ready") or not holds_all:
                     return None
                 group = f"{self.prefix}vbp-{name}"
                 try:
@@ -172,12 +184,27 @@ class Deployment:
                 ends = await consumer.end_offsets(partitions)
                 for tp in partitions:
                     done = committed[tp].offset if tp in committed else -1
-                    if ends[tp] > max(done, 0):
+                    if ends[tp] > max(done, 0) and not await self._markers_only(
+                            tp, max(done, 0), ends[tp]):
                         found[f"{group} {tp.topic}[{tp.partition}]"] = ends[tp] - max(done, 0)
             return found
         finally:
             await consumer.stop()
             await admin.close()
+
+    async def _markers_only(self, tp: TopicPartition, start: int, end: int) -> bool:
+        """Whether offsets `start` to `end` hold only transaction markers (a faust group's
+        commit stops short of the marker after the last record of a transactional writer)."""
+        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                  isolation_level="read_committed")
+        await reader.start()
+        try:
+            reader.assign([tp])
+            reader.seek(tp, start)
+            records = await reader.getmany(tp, timeout_ms=1000, max_records=1)
+            return not records.get(tp) and await reader.position(tp) >= end
+        finally:
+            await reader.stop()
 
     async def caught_up(self, timeout: float = 900.0, settle: float = 3.0) -> float:
         """Wait until every group has committed everything it reads, twice `settle` seconds

@@ -49,6 +49,7 @@ SEEN = "__seen"  # per task: topic:event id -> day of event time (ordinal)
 TRIES = 3
 SESSION_MS = 10_000
 FENCED_WAIT = SESSION_MS / 1000 * 1.5  # commit.py step 5
+YIELD_SECONDS = 0.1  # the longest a task handles events without letting the event loop run
 
 
 class Rejected(Exception):
@@ -125,7 +126,8 @@ _task: ContextVar[Task | None] = ContextVar("task", default=None)
 
 class Table:
     """A table as a handler sees it: the current task's store; outside a handler (read APIs),
-    the stores of every task this worker runs, read-only."""
+    the stores of every task this worker runs, read-only, a key held by several (reference data
+    copied to every task) once."""
 
     def __init__(self, processor: Processor, name: str) -> None:
         self.processor = processor
@@ -170,22 +172,27 @@ class Table:
         return self._store().pop(key, default)
 
     def items(self) -> Iterator[tuple[str, Any]]:
+        if _task.get() is not None:
+            yield from self._store().items()
+            return
+        given: set[str] = set()
         for store in self._everywhere():
-            yield from store.items()
+            for key, value in store.items():
+                if key not in given:
+                    given.add(key)
+                    yield key, value
 
     def keys(self) -> Iterator[str]:
-        for store in self._everywhere():
-            yield from store.keys()
+        return (key for key, _ in self.items())
 
     def values(self) -> Iterator[Any]:
-        for store in self._everywhere():
-            yield from store.values()
+        return (value for _, value in self.items())
 
     def __iter__(self) -> Iterator[str]:
         return self.keys()
 
     def __len__(self) -> int:
-        return sum(len(store) for store in self._everywhere())
+        return sum(1 for _ in self.items())
 
 
 class Processor:
@@ -194,7 +201,8 @@ class Processor:
     def __init__(self, *, bootstrap: str, app_id: str, topic_prefix: str = "",
                  region_code: str = "", service: str = "", worker: str = "1",
                  partitions: int = STATE_PARTITIONS, dedupe_days: int = 31,
-                 max_records: int = 5000, retry_seconds: float = 10.0) -> None:
+                 max_records: int = 5000, retry_seconds: float = 10.0,
+                 replication: int = 1) -> None:
         self.bootstrap = bootstrap
         self.app_id = app_id
         self.prefix = topic_prefix
@@ -205,6 +213,7 @@ class Processor:
         self.dedupe_days = dedupe_days
         self.max_records = max_records
         self.retry_seconds = retry_seconds
+        self.replication = replication  # of the changelogs it creates
         self.inputs: list[Input] = []
         self.table_names: list[str] = [CURSORS, SEEN]
         self.tasks: dict[int, Task] = {}
@@ -307,9 +316,10 @@ class Processor:
 
     async def run(self) -> None:
         """Read, handle and commit until `stop()`."""
-        await ensure_topics(self.bootstrap, self.prefix, changelogs={
-            self.changelog(name): self.partitions for name in self.table_names})
-        partitioned = sorted({t for t, spec in self._input_of.items() if not spec.shared})
+        await ensure_topics(self.bootstrap, self.prefix, replication=self.replication,
+                            changelogs={self.changelog(name): self.partitions
+                                        for name in self.table_names})
+        partitioned = self.group_topics()
         shared = sorted({t for t, spec in self._input_of.items() if spec.shared})
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=self.app_id, enable_auto_commit=False,
@@ -394,8 +404,16 @@ class Processor:
 
     async def _handle(self, task: Task) -> None:
         token = _task.set(task)
+        yielded = time.monotonic()
         try:
             for _ in range(self.max_records * 2):
+                if time.monotonic() - yielded > YIELD_SECONDS:
+                    # the consumer's heartbeat runs on this event loop: starved for a session
+                    # (a replay's batches, a tick evaluating every institution), the group
+                    # takes the worker's partitions away (seen: settlement's session expired
+                    # twice in the fault suite's first minute)
+                    await asyncio.sleep(0)
+                    yielded = time.monotonic()
                 source = next_input(task.inputs())
                 if source is None:
                     break
@@ -549,8 +567,7 @@ class Processor:
     # -- tasks ------------------------------------------------------------------------------------
 
     def _partitioned_tps(self, partition: int) -> list[TopicPartition]:
-        return [TopicPartition(topic, partition)
-                for topic, spec in sorted(self._input_of.items()) if not spec.shared]
+        return [TopicPartition(topic, partition) for topic in self.group_topics()]
 
     async def _start(self, partition: int) -> None:
         """commit.py steps 1 and 2: fence, restore, read on from the last commit."""
@@ -621,12 +638,33 @@ class Processor:
             if asyncio.iscoroutine(result):
                 await result
 
+    def group_topics(self) -> list[str]:
+        """The topics read through the consumer group (whose committed offsets show its lag);
+        the shared inputs' positions are kept in each task's state."""
+        return sorted(t for t, spec in self._input_of.items() if not spec.shared)
+
     def health(self) -> dict[str, Any]:
         failed = {str(p): {"event": t.failure.label, "error": t.failure.error,
                            "for_seconds": round(time.monotonic() - t.failure.since)}
                   for p, t in sorted(self.tasks.items()) if t.failure is not None}
         return {"status": "failing" if failed else "ok", "tasks": sorted(self.tasks),
-                "starting": sorted(self._starting), "failed": failed, **self.counts}
+                "starting": sorted(self._starting), "failed": failed,
+                "shared_behind": self._shared_behind(), **self.counts}
+
+    def _shared_behind(self) -> int:
+        """Records of the shared inputs that the tasks here have not committed as handled, as
+        far as this worker has fetched (-1: not known yet). The group's committed offsets
+        show the lag of the other inputs."""
+        if self._shared is None:
+            return -1
+        behind = 0
+        for tp in self._logs:
+            end = self._shared.last_stable_offset(tp)
+            if end is None:
+                return -1
+            for task in self.tasks.values():
+                behind += max(0, end - task.stores[CURSORS].get(_cursor_key(tp), 0))
+        return behind
 
 
 def _cursor_key(tp: TopicPartition) -> str:

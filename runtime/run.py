@@ -7,26 +7,36 @@ import logging
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from runtime.service import Service
 from runtime.settings import Settings
+from runtime.shell import LoopService, Shell
 from runtime.topics import ensure_topics
 
+ON_CORE = {"settlement"}  # the services moved to the processing core so far (issue 18)
 
-def run_service(name: str, build: Callable[[Service], None]) -> None:
-    """Run until SIGTERM/SIGINT; faust's worker stops the agents and commits on the way out."""
+
+def shell_of(name: str) -> type[Shell]:
+    return LoopService if name in ON_CORE else Service
+
+
+def run_service(name: str, build: Callable[[Any], Any]) -> None:
+    """Run until SIGTERM/SIGINT; faust's worker stops the agents (or the processing core,
+    `LoopService`) and commits on the way out."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings.from_env(name)
-    service = Service(settings)
+    service = shell_of(name)(settings)
     build(service)
+    on_faust = isinstance(service, Service)  # the core creates its changelogs itself
     creating = ensure_topics(
         settings.bootstrap,
         settings.topic_prefix,
         replication=settings.replication_factor,
-        internal=service.internal_topics,
-        changelogs=service.changelog_topics(),
+        internal=service.internal_topics if on_faust else {},
+        changelogs=service.changelog_topics() if on_faust else {},
     )
     # In a thread of its own: the faust app is already built, and a loop run (and closed) on
     # this thread would not be the one faust's worker runs on (stack-notes: "different loop").

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -24,17 +24,15 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
 from faust.types.tuples import FutureMessage
-from faust.web import View
 from pydantic import BaseModel
 
-from policies import load_profile
 from runtime.clock import InputClock, Rebalancing
 from runtime.codec import CONTENT_TYPE, InvalidEvent, decode
 from runtime.commit import MAX_MESSAGE_BYTES
 from runtime.loop import Rejected
-from runtime.openapi import ApiDocument
 from runtime.retry import until_answered
 from runtime.settings import Settings
+from runtime.shell import Reply, Shell  # noqa: F401 (Reply: the services' import)
 from runtime.topics import STATE_PARTITIONS, partition_of  # noqa: F401 (the services' import)
 from schemas.envelope import CloudEvent, new_event
 from schemas.topics import TOPICS
@@ -215,72 +213,15 @@ def input_time() -> int:
     return int(relayed) if relayed is not None else broker_time(event.message)
 
 
-
-
-WebHandler = Callable[..., Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An HTTP answer other than a plain 200 JSON body."""
-
-    status: int
-    body: Any = None  # JSON-able, or str for text/html
-    content_type: str = "application/json"
-    headers: dict[str, str] | None = None
-
-
-def _view_for(path: str, handlers: dict[str, WebHandler]) -> type[View]:
-    """A faust View whose methods dispatch to the handlers registered for `path`."""
-
-    async def dispatch(view: View, method: str, request: Any, params: dict[str, Any]) -> Any:
-        handler = handlers.get(method)
-        if handler is None:
-            return view.error(405, f"{method.upper()} not allowed on {path}")
-        reply = await handler(request, **params)
-        if not isinstance(reply, Reply):
-            return view.json(reply)
-        if isinstance(reply.body, str):
-            return view.text(
-                reply.body,
-                content_type=reply.content_type,
-                status=reply.status,
-                headers=reply.headers,
-            )
-        return view.json(reply.body, status=reply.status, headers=reply.headers)
-
-    def method(name: str) -> Callable[..., Awaitable[Any]]:
-        async def call(self: View, request: Any, **params: Any) -> Any:
-            return await dispatch(self, name, request, params)
-
-        return call
-
-    return type(
-        f"View{abs(hash(path))}", (View,), {m: method(m) for m in ("get", "post", "put", "delete")}
-    )
-
-
-class Service:
+class Service(Shell):
     """One faust app: its topics, tables, agents and web pages."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.policy = load_profile(settings.policy)
-        (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
-        self.app = faust.App(
-            settings.app_id,
-            broker=f"kafka://{settings.bootstrap}",
-            store="memory://",
+        super().__init__(
+            settings,
             topic_partitions=STATE_PARTITIONS,
             processing_guarantee=settings.processing_guarantee,
-            web_host=settings.web_host,
-            web_bind=settings.web_host,  # faust listens on 0.0.0.0 unless told otherwise
-            web_port=settings.web_port,
-            datadir=str(settings.data_dir / settings.app_id),
             consumer_auto_offset_reset="earliest",
-            producer_acks=-1,
-            producer_max_request_size=MAX_MESSAGE_BYTES,
-            topic_replication_factor=settings.replication_factor,
             # A killed worker restarting under the same static member id takes its partitions
             # back at once; without it, the group would split the partitions between the new
             # worker and its dead predecessor until the session timed out, and the new worker
@@ -300,7 +241,6 @@ class Service:
         # data and ticks relayed to each state partition, applied there (_broadcast).
         self.counts: dict[str, int] = {"processed": 0, "duplicates": 0, "deadlettered": 0,
                                        "relayed": 0}
-        self._routes: dict[str, dict[str, WebHandler]] = {}
         self.internal_topics: dict[str, int] = {}
         self.inputs: set[str] = set()  # every topic an agent reads, prefixed (shown on /health)
         self._next_offset: dict[TopicPartition, int] = {}  # per input partition (_in_sequence)
@@ -310,10 +250,6 @@ class Service:
         self.app.on_partitions_revoked.connect(self._forget_positions)
         self._last_processed = 0.0  # loop time of the last event processed
         self.app.timer(STALL_SECONDS)(self._report_stalls)
-        self.api = ApiDocument(f"VBP Monitor {settings.service} service")
-        self.route("/health")(self._health)
-        self.route("/openapi.json", summary="This document: the service's OpenAPI 3.1")(
-            self.api.serve)
 
     async def _report_stalls(self) -> None:
         """Log what holds the worker up, every STALL_SECONDS while it lasts: an event in
@@ -494,18 +430,6 @@ class Service:
         self._per_partition(relay, ("vbp.clock",), "ticks", partition_tick)
         return handler
 
-    @property
-    def as_of(self) -> date | None:
-        """The latest tick read (None: none yet, or no on_tick handler): the read APIs' "today"."""
-        if self.ticks is None:
-            return None
-        return max((date.fromisoformat(day) for day in self.ticks.values()), default=None)
-
-    def tick_of(self, partition: int) -> date | None:
-        """The latest tick state partition `partition` has applied, its rules evaluated."""
-        day = self.ticks.get(str(partition)) if self.ticks is not None else None
-        return date.fromisoformat(day) if day else None
-
     def on_reference(self, *bases: str) -> Callable[[PartitionHandler], PartitionHandler]:
         """Call `handler(event, partition)` once per state partition for every event of the
         1-partition reference topics `bases` (vbp.ref.*).
@@ -677,7 +601,13 @@ class Service:
                 # no record before it (a transaction marker, which no consumer sees): go on.
                 log.info("%s[%s]: no records at %s..%s", message.topic, message.partition,
                          expected, message.offset - 1)
-                await _add_gap(self.app.consumer, message.tp, expected, message.offset - 1)
+                # Not faust's _add_gap: it starts a gap after the committed offset, taking that
+                # for the last one processed, so a marker at the committed offset itself (the
+                # first after a commit) was never passed (seen: alerts committing no further
+                # on settlement's transactional vbp.decisions)
+                gap = self.app.consumer._gap[message.tp]
+                gap.addi(expected, message.offset)
+                gap.merge_overlaps()
                 self._next_offset[tp] = message.offset + 1
                 return True
             # Again for each record still in flight from before: faust's fetch loop moves its
@@ -835,32 +765,7 @@ class Service:
         ))
         return cloud_event
 
-    # -- web ----------------------------------------------------------------------------------
-
-    def route(
-        self, path: str, method: str = "GET", **doc: Any
-    ) -> Callable[[WebHandler], WebHandler]:
-        """Serve `handler(request, **path_params)` on the service's web server (faust's aiohttp).
-
-        The handler returns a `Reply`, or any JSON-able value for a 200. `request` is faust's
-        (aiohttp) request: `request.headers`, `request.query`, `await request.read()`.
-        `doc` describes the route in the service's OpenAPI document: `summary` (default: the
-        handler's docstring), `body`, `auth`, `query`, `responses`, `content_type` (the fields
-        of runtime/openapi.py's `Operation`).
-        """
-
-        def register(handler: WebHandler) -> WebHandler:
-            handlers = self._routes.get(path)
-            if handlers is None:
-                handlers = self._routes[path] = {}
-                self.app.page(path)(_view_for(path, handlers))
-            handlers[method.lower()] = handler
-            self.api.add(path, method, handler, **doc)
-            return handler
-
-        return register
-
-    async def _health(self, request: Any) -> dict[str, Any]:
+    def health(self) -> dict[str, Any]:
         return {
             "status": "ok",
             "service": self.settings.service,
@@ -870,4 +775,10 @@ class Service:
             "counts": self.counts,
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "inputs": sorted(self.inputs),
+            # what a read of this worker's tables covers: the input partitions it holds, and
+            # whether they are all recovered
+            "holding": sorted(f"{tp.topic}[{tp.partition}]"
+                              for tp in self.app.consumer.assignment() if tp.topic in self.inputs),
+            "ready": not self.app.rebalancing and not self.app.in_recovery
+            and self.app.tables.recovery.completed.is_set(),
         }

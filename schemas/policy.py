@@ -422,6 +422,7 @@ class PolicyProfile(_Strict):
     seed: Annotated[str, Field(pattern=r"^\d{3}$")]
     in_force_from: Clause[date]
     calendar: Literal["cn_workdays"]
+    dedupe_window_days: Clause[PosInt]
 
     quota: QuotaPolicy
     settlement: SettlementPolicy

@@ -12,7 +12,8 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from runtime.service import Reply, Service, partition_of
+from runtime.shell import LoopService, Reply
+from runtime.topics import partition_of
 from services.settlement import accounts, records, rules, standard
 from services.settlement.accounts import fmt
 from services.settlement.ledger import ZERO
@@ -181,7 +182,7 @@ def ranking(settlement: Settlement, as_of: date | None, limit: int) -> dict[str,
             "institutions": ranked[:limit], "total": len(ranked)}
 
 
-def routes(service: Service, settlement: Settlement) -> None:
+def routes(service: LoopService, settlement: Settlement) -> None:
     def answer(fn: Any) -> Any:
         async def handler(request: Any, **params: Any) -> Any:
             try:

@@ -10,7 +10,7 @@ State, all in changelog-backed tables:
 - `chain`: per institution, what the ticks have issued: overdue warnings with their day, the
   fund-disbursement suspension, unmatched payments reported, prepayment releases (the ledger)
   and reconciled accounts. A decision already issued is never rewritten;
-- the runtime's `ticks` (Service.as_of, the read API's "as of").
+- the runtime's `ticks` (LoopService.as_of, the read API's "as of").
 Who paid what is derived from the records (accounts.py) on each tick and each read, and the
 indexes by institution are rebuilt after every table recovery.
 
@@ -28,7 +28,9 @@ from decimal import Decimal
 from typing import Any
 
 from policies.workdays import WorkdayCalendar
-from runtime.service import Rejected, Service, partition_of
+from runtime.loop import Rejected
+from runtime.shell import LoopService
+from runtime.topics import partition_of
 from schemas.envelope import CloudEvent
 from schemas.outputs import DecisionIssued, WarningRaised
 from services.settlement import accounts, notices, records, rules
@@ -43,7 +45,7 @@ def new_state() -> dict[str, Any]:
 
 
 class Settlement:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: LoopService) -> None:
         self.service = service
         self.policy = service.policy.settlement
         self.calendar = WorkdayCalendar()
@@ -57,9 +59,9 @@ class Settlement:
         self.index = records.Index()
         self.agreements_of: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.progress_of: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        self.records.on_recover(self._rebuild_records)
-        self.agreements.on_recover(self._rebuild_agreements)
-        self.progress.on_recover(self._rebuild_progress)
+        service.on_recover(self._rebuild_records)
+        service.on_recover(self._rebuild_agreements)
+        service.on_recover(self._rebuild_progress)
 
     # -- derived state ------------------------------------------------------------------------
 
@@ -105,7 +107,7 @@ class Settlement:
     # -- inputs -------------------------------------------------------------------------------
 
     async def on_reference(self, event: CloudEvent) -> None:
-        """One state partition's copy of a reference event (Service.on_reference)."""
+        """One state partition's copy of a reference event (LoopService.on_reference)."""
         data = event.data.model_dump(mode="json")
         if event.type == "vbp.agreement.signed":
             old = self.agreements.get(data["agreement_id"])
@@ -345,7 +347,7 @@ def release_of(stored: dict[str, Any], institution_id: str) -> PrepaymentRelease
                              stored["label"])
 
 
-def build(service: Service) -> Settlement:
+def build(service: LoopService) -> Settlement:
     settlement = Settlement(service)
 
     @service.on_reference("vbp.ref.agreements", "vbp.ref.products", "vbp.ref.institutions")
@@ -357,8 +359,10 @@ def build(service: Service) -> Settlement:
         """Accepted deliveries become payables; payments and prepayments settle them."""
         await settlement.on_money(event)
 
-    @service.consume("vbp.quota.progress", keyed_apart=True)
-    async def progress_in(event: CloudEvent) -> None:
+    # keyed by agreement and period: every worker reads all of it, each institution's task
+    # handles its own
+    @service.consume_shared("vbp.quota.progress", route=lambda e: e.data.institution_id)
+    async def progress_in(event: CloudEvent, partition: int) -> None:
         await settlement.on_progress(event)
 
     @service.on_tick

@@ -400,7 +400,13 @@ async def test_worker_killed_mid_stream_counts_every_payment_once(
                  for n in range(0, 2000, 17)]
     service = ServiceProcess("settlement", kafka_bootstrap, p, tmp_path, VBP_POLICY="guizhou")
     service.start()
-    sender = asyncio.create_task(send(kafka_bootstrap, p + "vbp.payments", payments))
+
+    async def trickle() -> None:  # so that the worker is killed with payments still to come
+        for start in range(0, len(payments), 50):
+            await send(kafka_bootstrap, p + "vbp.payments", payments[start:start + 50])
+            await asyncio.sleep(0.05)
+
+    sender = asyncio.create_task(trickle())
     deadline = time.monotonic() + 45
     while service.health()["counts"]["processed"] < 600 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)

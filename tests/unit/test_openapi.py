@@ -10,15 +10,16 @@ import pytest
 import schemathesis
 from schemathesis.core.result import Ok
 
-from runtime.service import Service
+from runtime.run import shell_of
 from runtime.settings import Settings
+from runtime.shell import Shell
 
 SERVICES = ("quota", "supply", "settlement", "alerts", "alliance")
 
 
-def built(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
+def built(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shell:
     monkeypatch.setenv("VBP_DATA_DIR", str(tmp_path))
-    service = Service(Settings.from_env(name))
+    service = shell_of(name)(Settings.from_env(name))
     importlib.import_module(f"services.{name}.app").build(service)
     return service
 

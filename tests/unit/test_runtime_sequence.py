@@ -39,8 +39,8 @@ class Consumer:
         self.seeks.extend(partitions.items())
 
 
-COMMITTED = {0: 10, 1: 10, 2: 398}  # by partition
-FIRST_RECORD = {(0, 11): 12}  # (partition, offset): the broker's first record from there
+COMMITTED = {0: 10, 1: 10, 2: 398, 3: 4}  # by partition
+FIRST_RECORD = {(0, 11): 12, (3, 4): 5}  # (partition, offset): the broker's first record from it
 
 
 @pytest.fixture
@@ -74,6 +74,17 @@ async def test_an_offset_with_no_record_is_passed_once_read_again(service: Servi
     assert accepted == [10, 12, 13]
     # and faust may commit over it (the only gap it gets on this topic)
     assert service.app.consumer._gap[("t.vbp.orders", 0)] == IntervalTree.from_tuples([(11, 12)])
+
+
+async def test_a_marker_at_the_committed_offset_is_passed(service: Service) -> None:
+    """The first offset after a commit holds a transaction marker (a transactional writer's):
+    faust's own gap starts after the committed offset, so it would never be passed."""
+    service.app.consumer._committed_offset[("t.vbp.decisions", 3)] = 4  # faust's, as it keeps it
+    accepted = [o for o in (5, 5, 6)
+                if await service._in_sequence(Message("t.vbp.decisions", 3, o))]
+    assert accepted == [5, 6]
+    assert service.app.consumer._gap[("t.vbp.decisions", 3)] == IntervalTree.from_tuples(
+        [(4, 5)])
 
 
 async def test_records_dropped_again_are_not_taken_for_an_empty_offset(

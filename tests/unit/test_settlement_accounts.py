@@ -266,23 +266,29 @@ def test_no_standard_without_a_winner_or_where_the_profile_sets_none() -> None:
 # topology ---------------------------------------------------------------------------------
 
 
-def test_settlement_ticks_wait_for_every_partition_of_quota_progress(
+def test_settlement_reads_every_partition_of_quota_progress_in_each_institutions_task(
         tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """vbp.quota.progress is keyed by agreement, settlement's state by institution: a tick of
-    any state partition must wait for the progress written before it on all partitions."""
-    from aiokafka import TopicPartition
-
-    from runtime.service import STATE_PARTITIONS, Service
+    """vbp.quota.progress is keyed by agreement, settlement's state by institution: every
+    worker reads all its partitions (a shared input, which each task merges by timestamp with
+    its own inputs, so a tick waits for the progress stamped before it on all of them), and
+    each progress record is handled in the task of its institution."""
+    from runtime.shell import LoopService
     from runtime.settings import Settings
+    from schemas.envelope import new_event
+    from schemas.events import EXAMPLES
     from services.settlement.app import build
 
     monkeypatch.setenv("VBP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("VBP_POLICY", "xian")
-    service = Service(Settings.from_env("settlement"))
+    service = LoopService(Settings.from_env("settlement"))
     build(service)
-    progress = {TopicPartition("vbp.quota.progress", p) for p in range(4)}
-    for partition in range(STATE_PARTITIONS):
-        feeds = service.clock._feeds[partition]
-        assert progress <= feeds.keys()
-        assert TopicPartition("vbp.payments", partition) in feeds
-        assert TopicPartition("vbp.payments", (partition + 1) % STATE_PARTITIONS) not in feeds
+    inputs = {base: spec for spec in service.processor.inputs for base in spec.bases}
+    progress = inputs["vbp.quota.progress"]
+    event = new_event("vbp.quota.progress", {**EXAMPLES["vbp.quota.progress"],
+                                             "institution_id": "H52010200077"},
+                      id="p-1", source="/service/quota", time="2020-01-05T10:00:00+08:00",
+                      province="520000")
+    assert progress.shared and progress.route is not None
+    assert progress.route(event) == "H52010200077"
+    assert not inputs["vbp.payments"].shared
+    assert service.processor.group_topics() == ["vbp.deliveries", "vbp.orders", "vbp.payments"]

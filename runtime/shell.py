@@ -1,0 +1,238 @@
+"""faust as the services' application shell: the app and its worker's lifecycle (start, SIGTERM,
+shutdown), the web server with the service's routes, /health and /openapi.json, and timers.
+
+`LoopService` runs the service's stream processing on the processing core (runtime/loop.py) as
+an app task; faust's agents, tables and consumer are not used (the app runs `producer_only`, so
+faust joins no consumer group and reads nothing). The services still on faust's agents use
+`runtime.service.Service`, built on the same shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import faust
+from faust.web import View
+from pydantic import BaseModel
+
+from policies import load_profile
+from runtime.commit import MAX_MESSAGE_BYTES
+from runtime.loop import Handler, Processor, SharedHandler, Table
+from runtime.openapi import ApiDocument
+from runtime.settings import Settings
+from schemas.envelope import CloudEvent
+
+log = logging.getLogger(__name__)
+
+WebHandler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer other than a plain 200 JSON body."""
+
+    status: int
+    body: Any = None  # JSON-able, or str for text/html
+    content_type: str = "application/json"
+    headers: dict[str, str] | None = None
+
+
+def _view_for(path: str, handlers: dict[str, WebHandler]) -> type[View]:
+    """A faust View whose methods dispatch to the handlers registered for `path`."""
+
+    async def dispatch(view: View, method: str, request: Any, params: dict[str, Any]) -> Any:
+        handler = handlers.get(method)
+        if handler is None:
+            return view.error(405, f"{method.upper()} not allowed on {path}")
+        reply = await handler(request, **params)
+        if not isinstance(reply, Reply):
+            return view.json(reply)
+        if isinstance(reply.body, str):
+            return view.text(
+                reply.body,
+                content_type=reply.content_type,
+                status=reply.status,
+                headers=reply.headers,
+            )
+        return view.json(reply.body, status=reply.status, headers=reply.headers)
+
+    def method(name: str) -> Callable[..., Awaitable[Any]]:
+        async def call(self: View, request: Any, **params: Any) -> Any:
+            return await dispatch(self, name, request, params)
+
+        return call
+
+    return type(
+        f"View{abs(hash(path))}", (View,), {m: method(m) for m in ("get", "post", "put", "delete")}
+    )
+
+
+class Shell:
+    """One service's faust app, its web routes and its OpenAPI document."""
+
+    def __init__(self, settings: Settings, **app_options: Any) -> None:
+        self.settings = settings
+        self.policy = load_profile(settings.policy)
+        (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.bootstrap}",
+            store="memory://",
+            web_host=settings.web_host,
+            web_bind=settings.web_host,  # faust listens on 0.0.0.0 unless told otherwise
+            web_port=settings.web_port,
+            datadir=str(settings.data_dir / settings.app_id),
+            producer_acks=-1,
+            producer_max_request_size=MAX_MESSAGE_BYTES,
+            topic_replication_factor=settings.replication_factor,
+            **app_options,
+        )
+        self.ticks: Any = None  # per state partition, the day of its latest tick (on_tick)
+        self._routes: dict[str, dict[str, WebHandler]] = {}
+        self.api = ApiDocument(f"VBP Monitor {settings.service} service")
+        self.route("/health")(self._health)
+        self.route("/openapi.json", summary="This document: the service's OpenAPI 3.1")(
+            self.api.serve)
+
+    def route(
+        self, path: str, method: str = "GET", **doc: Any
+    ) -> Callable[[WebHandler], WebHandler]:
+        """Serve `handler(request, **path_params)` on the service's web server (faust's aiohttp).
+
+        The handler returns a `Reply`, or any JSON-able value for a 200. `request` is faust's
+        (aiohttp) request: `request.headers`, `request.query`, `await request.read()`.
+        `doc` describes the route in the service's OpenAPI document: `summary` (default: the
+        handler's docstring), `body`, `auth`, `query`, `responses`, `content_type` (the fields
+        of runtime/openapi.py's `Operation`).
+        """
+
+        def register(handler: WebHandler) -> WebHandler:
+            handlers = self._routes.get(path)
+            if handlers is None:
+                handlers = self._routes[path] = {}
+                self.app.page(path)(_view_for(path, handlers))
+            handlers[method.lower()] = handler
+            self.api.add(path, method, handler, **doc)
+            return handler
+
+        return register
+
+    @property
+    def as_of(self) -> date | None:
+        """The latest tick this worker applied (None: none yet, or no on_tick handler): the
+        read APIs' "today"."""
+        if self.ticks is None:
+            return None
+        return max((date.fromisoformat(day) for day in self.ticks.values()), default=None)
+
+    def tick_of(self, partition: int) -> date | None:
+        """The latest tick state partition `partition` has applied, its rules evaluated (None:
+        none, or a partition this worker does not hold)."""
+        day = self.ticks.get(str(partition)) if self.ticks is not None else None
+        return date.fromisoformat(day) if day else None
+
+    async def _health(self, request: Any) -> Any:
+        return self.health()
+
+    def health(self) -> Any:
+        raise NotImplementedError
+
+
+class LoopService(Shell):
+    """A stream processor on the processing core, with the declarations the services use:
+    `table`, `consume` (topics keyed like the state), `consume_shared` (every partition of
+    topics keyed otherwise, each event in every task or in the task its route names),
+    `on_reference` (the 1-partition reference topics, in every task), `on_tick` (each clock tick
+    in every task) and `emit`."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.app.producer_only = True  # the shell's: no consumer group, no agents
+        self.processor = Processor(
+            bootstrap=settings.bootstrap, app_id=settings.app_id,
+            topic_prefix=settings.topic_prefix, region_code=self.policy.region_code,
+            service=settings.service, worker=settings.worker,
+            dedupe_days=self.policy.dedupe_window_days.value,
+            replication=settings.replication_factor)
+        self._stopped = asyncio.Event()
+        self.app.task(self._process)
+        self.app.on_before_shutdown.connect(self._stop)
+
+    async def _process(self) -> None:
+        try:
+            await self.processor.run()
+        except Exception as error:  # the worker cannot go on without its stream
+            log.exception("the processing loop stopped")
+            await self.app.crash(error)
+        finally:
+            self._stopped.set()
+
+    async def _stop(self, app: Any, **kwargs: Any) -> None:
+        """SIGTERM: the batches in hand are committed before the worker exits."""
+        await self.processor.stop()
+        await self._stopped.wait()
+
+    # -- declaring ------------------------------------------------------------------------------
+
+    def table(self, name: str) -> Table:
+        return self.processor.table(name)
+
+    def on_recover(self, callback: Callable[[], Awaitable[None] | None]) -> None:
+        """`callback()` whenever the tables may have changed other than by the handlers (tasks
+        restored or dropped, a handler's try undone): rebuild what is derived from them."""
+        self.processor.on_recover(callback)
+
+    def consume(self, *bases: str) -> Callable[[Handler], Handler]:
+        return self.processor.consume(*bases)
+
+    def consume_shared(self, *bases: str, route: Callable[[CloudEvent], str | None] | None = None
+                       ) -> Callable[[SharedHandler], SharedHandler]:
+        return self.processor.consume_shared(*bases, route=route)
+
+    def on_reference(self, *bases: str) -> Callable[[SharedHandler], SharedHandler]:
+        """`handler(event, partition)` in every task: each keeps its copy of reference data."""
+        return self.processor.consume_shared(*bases)
+
+    def on_tick(self, handler: SharedHandler) -> SharedHandler:
+        """`handler(tick, partition)` in every task, after the inputs stamped before the tick."""
+        self.ticks = self.table("ticks")
+
+        @self.processor.consume_shared("vbp.clock")
+        async def tick(event: CloudEvent, partition: int) -> None:
+            await handler(event, partition)
+            as_of = event.data.as_of.isoformat()
+            assert self.ticks is not None
+            if as_of > (self.ticks.get(str(partition)) or ""):
+                self.ticks[str(partition)] = as_of
+
+        return handler
+
+    async def emit(self, base: str, type_: str, data: BaseModel, *, id: str, subject: str,
+                   time: datetime, key: str | None = None, coalesce: str | None = None) -> None:
+        await self.processor.emit(base, type_, data, id=id, subject=subject, time=time, key=key,
+                                  coalesce=coalesce)
+
+    def health(self) -> Reply:
+        """503 while a task stops at an event it failed on, naming the event and the error."""
+        core = self.processor.health()
+        body = {
+            "status": core["status"],
+            "service": self.settings.service,
+            "app_id": self.settings.app_id,
+            "policy": self.settings.policy,
+            "processing_guarantee": "exactly_once",
+            "counts": {k: core[k] for k in ("processed", "duplicates", "deadlettered")},
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "inputs": self.processor.group_topics(),
+            "holding": sorted(f"{topic}[{partition}]" for partition in core["tasks"]
+                              for topic in self.processor.group_topics()),
+            "ready": not core["starting"],
+            "shared_behind": core["shared_behind"],
+            "tasks": {k: core[k] for k in ("tasks", "starting", "failed", "commits", "aborted")},
+        }
+        return Reply(503 if core["failed"] else 200, body)
