@@ -22,10 +22,10 @@ from aiokafka.errors import KafkaError
 
 from runtime.topics import ensure_topics
 from schemas.topics import topic_name
+from services.alerts.receivers import NOTIFICATION_HEADER
 from sim.config import SimConfig
 from sim.player import play
 from sim.scenario import Emitted, Scenario
-from services.alerts.receivers import NOTIFICATION_HEADER
 from tests.harness import ServiceProcess, read_to_end
 from tests.receiver import Receiver
 
@@ -86,6 +86,7 @@ class Deployment:
         self.env = env
         self.workers: dict[str, ServiceProcess] = {
             name: self.worker(name) for name in names}
+        self.unknown_because = ""  # why behind() last answered None
 
     def worker(self, name: str, number: int = 1) -> ServiceProcess:
         """Worker `number` of service `name` (its static group member id, VBP_WORKER_ID)."""
@@ -146,7 +147,8 @@ class Deployment:
 
     async def behind(self) -> dict[str, int] | None:
         """Per group and input partition ("vbp-quota vbp.orders[2]"), the records its group has
-        not committed; None when unknown (a worker down, a group not yet formed)."""
+        not committed; None when unknown (a worker down, a group not yet formed, a worker not
+        holding all its partitions yet), with the reason in `unknown_because`."""
         found: dict[str, int] = {}
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
@@ -157,10 +159,12 @@ class Deployment:
                 try:
                     health = httpx.get(f"{worker.url}/health", timeout=5).json()
                     inputs = health["inputs"]
-                except (httpx.HTTPError, KeyError, ValueError):
+                except (httpx.HTTPError, KeyError, ValueError) as error:
+                    self.unknown_because = f"{name}: no /health ({error!r})"
                     return None
                 shared = health.get("shared_behind", 0)  # a service on the processing core
                 if shared < 0:
+                    self.unknown_because = f"{name}: shared inputs not fetched yet"
                     return None
                 if shared:
                     found[f"{self.prefix}vbp-{name} shared inputs"] = shared
@@ -168,18 +172,23 @@ class Deployment:
                               for t in await admin.describe_topics(inputs)
                               for p in t["partitions"]]
                 if len({tp.topic for tp in partitions}) != len(inputs):
+                    self.unknown_because = f"{name}: some of {inputs} not there"
                     return None
                 # the worker read (the only one left) holds every partition, recovered: else
                 # its tables, which the snapshot reads, lack a departed worker's partitions
                 holds_all = set(health.get("holding", ())) == {
                     f"{tp.topic}[{tp.partition}]" for tp in partitions}
                 if not health.get("ready") or not holds_all:
+                    self.unknown_because = (f"{name}: ready {health.get('ready')}, holding "
+                                            f"{len(health.get('holding', ()))} of "
+                                            f"{len(partitions)} partitions")
                     return None
                 group = f"{self.prefix}vbp-{name}"
                 try:
                     committed = await admin.list_consumer_group_offsets(group,
                                                                         partitions=partitions)
-                except KafkaError:
+                except KafkaError as error:
+                    self.unknown_because = f"{name}: offsets of {group} ({error!r})"
                     return None
                 ends = await consumer.end_offsets(partitions)
                 for tp in partitions:
@@ -215,8 +224,10 @@ class Deployment:
         caught_up_at = started
         while quiet < 2:
             if time.monotonic() - started > timeout:
-                raise TimeoutError(f"{self.prefix} not caught up in {timeout:.0f}s "
-                                   f"(behind: {await self.behind()}); logs under {self.workdir}"
+                behind = await self.behind()
+                raise TimeoutError(f"{self.prefix} not caught up in {timeout:.0f}s (behind: "
+                                   f"{self.unknown_because if behind is None else behind}); "
+                                   f"logs under {self.workdir}"
                                    f"; their last complaints:\n{last_complaints(self.workdir)}")
             quiet = quiet + 1 if await self.lag() == 0 else 0
             if quiet == 1:
