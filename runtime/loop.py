@@ -414,6 +414,8 @@ class Processor:
                     # twice in the fault suite's first minute)
                     await asyncio.sleep(0)
                     yielded = time.monotonic()
+                    if self.tasks.get(task.partition) is not task:
+                        break  # meanwhile the transaction in flight failed: it starts again
                 source = next_input(task.inputs())
                 if source is None:
                     break
