@@ -152,8 +152,11 @@ class Deployment:
         found: dict[str, int] = {}
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                  isolation_level="read_committed")
         await admin.start()
         await consumer.start()
+        await reader.start()
         try:
             for name, worker in self.workers.items():
                 try:
@@ -193,27 +196,14 @@ class Deployment:
                 ends = await consumer.end_offsets(partitions)
                 for tp in partitions:
                     done = committed[tp].offset if tp in committed else -1
-                    if ends[tp] > max(done, 0) and not await self._markers_only(
-                            tp, max(done, 0), ends[tp]):
+                    if ends[tp] > max(done, 0) and not await _markers_only(
+                            reader, tp, max(done, 0), ends[tp]):
                         found[f"{group} {tp.topic}[{tp.partition}]"] = ends[tp] - max(done, 0)
             return found
         finally:
+            await reader.stop()
             await consumer.stop()
             await admin.close()
-
-    async def _markers_only(self, tp: TopicPartition, start: int, end: int) -> bool:
-        """Whether offsets `start` to `end` hold only transaction markers (a faust group's
-        commit stops short of the marker after the last record of a transactional writer)."""
-        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                  isolation_level="read_committed")
-        await reader.start()
-        try:
-            reader.assign([tp])
-            reader.seek(tp, start)
-            records = await reader.getmany(tp, timeout_ms=1000, max_records=1)
-            return not records.get(tp) and await reader.position(tp) >= end
-        finally:
-            await reader.stop()
 
     async def caught_up(self, timeout: float = 900.0, settle: float = 3.0) -> float:
         """Wait until every group has committed everything it reads, twice `settle` seconds
@@ -351,3 +341,14 @@ def last_complaints(workdir: Path, per_log: int = 6) -> str:
                  and "producer buffer full" not in line]
         lines += [f"  {path.parent.name}: {line[:400]}" for line in found[-per_log:]]
     return "\n".join(lines)
+
+
+async def _markers_only(reader: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
+                        ) -> bool:
+    """Whether offsets `start` to `end` hold only transaction markers, as `reader` (read
+    committed) finds (a faust group's commit stops short of the marker after the last record
+    of a transactional writer)."""
+    reader.assign([tp])
+    reader.seek(tp, start)
+    records = await reader.getmany(tp, timeout_ms=1000, max_records=1)
+    return not records.get(tp) and await reader.position(tp) >= end

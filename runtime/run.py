@@ -30,13 +30,12 @@ def run_service(name: str, build: Callable[[Any], Any]) -> None:
     settings = Settings.from_env(name)
     service = shell_of(name)(settings)
     build(service)
-    on_faust = isinstance(service, Service)  # the core creates its changelogs itself
     creating = ensure_topics(
         settings.bootstrap,
         settings.topic_prefix,
         replication=settings.replication_factor,
-        internal=service.internal_topics if on_faust else {},
-        changelogs=service.changelog_topics() if on_faust else {},
+        internal=service.internal_topics,
+        changelogs=service.changelog_topics(),
     )
     # In a thread of its own: the faust app is already built, and a loop run (and closed) on
     # this thread would not be the one faust's worker runs on (stack-notes: "different loop").

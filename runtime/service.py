@@ -241,7 +241,6 @@ class Service(Shell):
         # data and ticks relayed to each state partition, applied there (_broadcast).
         self.counts: dict[str, int] = {"processed": 0, "duplicates": 0, "deadlettered": 0,
                                        "relayed": 0}
-        self.internal_topics: dict[str, int] = {}
         self.inputs: set[str] = set()  # every topic an agent reads, prefixed (shown on /health)
         self._next_offset: dict[TopicPartition, int] = {}  # per input partition (_in_sequence)
         self._rewound_to: dict[TopicPartition, tuple[int, int]] = {}  # (expected, first seen)
@@ -768,12 +767,9 @@ class Service(Shell):
     def health(self) -> dict[str, Any]:
         return {
             "status": "ok",
-            "service": self.settings.service,
-            "app_id": self.settings.app_id,
-            "policy": self.settings.policy,
+            **self.about(),
             "processing_guarantee": self.settings.processing_guarantee,
             "counts": self.counts,
-            "as_of": self.as_of.isoformat() if self.as_of else None,
             "inputs": sorted(self.inputs),
             # what a read of this worker's tables covers: the input partitions it holds, and
             # whether they are all recovered

@@ -93,6 +93,7 @@ class Shell:
             **app_options,
         )
         self.ticks: Any = None  # per state partition, the day of its latest tick (on_tick)
+        self.internal_topics: dict[str, int] = {}  # created before the worker starts
         self._routes: dict[str, dict[str, WebHandler]] = {}
         self.api = ApiDocument(f"VBP Monitor {settings.service} service")
         self.route("/health")(self._health)
@@ -141,6 +142,17 @@ class Shell:
 
     def health(self) -> Any:
         raise NotImplementedError
+
+    def about(self) -> dict[str, Any]:
+        """What every /health names: the service, its group, its profile and its "today"."""
+        return {"service": self.settings.service, "app_id": self.settings.app_id,
+                "policy": self.settings.policy,
+                "as_of": self.as_of.isoformat() if self.as_of else None}
+
+    def changelog_topics(self) -> dict[str, int]:
+        """Topics to create before the worker starts (full name: partitions), besides the
+        contract's and `internal_topics`: none here (the core creates its own)."""
+        return {}
 
 
 class LoopService(Shell):
@@ -222,12 +234,9 @@ class LoopService(Shell):
         core = self.processor.health()
         body = {
             "status": core["status"],
-            "service": self.settings.service,
-            "app_id": self.settings.app_id,
-            "policy": self.settings.policy,
+            **self.about(),
             "processing_guarantee": "exactly_once",
             "counts": {k: core[k] for k in ("processed", "duplicates", "deadlettered")},
-            "as_of": self.as_of.isoformat() if self.as_of else None,
             "inputs": self.processor.group_topics(),
             "holding": sorted(f"{topic}[{partition}]" for partition in core["tasks"]
                               for topic in self.processor.group_topics()),
