@@ -14,7 +14,7 @@ from runtime.settings import Settings
 from runtime.shell import LoopService, Shell
 from runtime.topics import ensure_topics
 
-ON_CORE = {"settlement"}  # the services moved to the processing core so far (issue 18)
+ON_CORE = {"settlement", "quota"}  # the services moved to the processing core so far (issue 18)
 
 
 def shell_of(name: str) -> type[Shell]:

@@ -211,15 +211,24 @@ class LoopService(Shell):
         return self.processor.consume_shared(*bases)
 
     def on_tick(self, handler: SharedHandler) -> SharedHandler:
-        """`handler(tick, partition)` in every task, after the inputs stamped before the tick."""
+        """`handler(tick, partition)` in every task, after the inputs stamped before the tick.
+        A tick of a day before the task's latest is not handled: time does not go back. This is
+        the tick's business key: event ids are remembered only for the profile's dedupe window,
+        and a clock replayed from further back would otherwise evaluate old days again (seen:
+        quota resumed every suspension on a replayed February tick)."""
         self.ticks = self.table("ticks")
 
         @self.processor.consume_shared("vbp.clock")
         async def tick(event: CloudEvent, partition: int) -> None:
-            await handler(event, partition)
             as_of = event.data.as_of.isoformat()
             assert self.ticks is not None
-            if as_of > (self.ticks.get(str(partition)) or ""):
+            latest = self.ticks.get(str(partition)) or ""
+            if as_of < latest:
+                log.info("tick %s not handled in task %s: it has applied %s", as_of, partition,
+                         latest)
+                return
+            await handler(event, partition)
+            if as_of > latest:
                 self.ticks[str(partition)] = as_of
 
         return handler

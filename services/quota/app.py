@@ -1,6 +1,6 @@
 """Quota service: running totals per agreement, and the quota rules evaluated on clock ticks.
 
-State, all in changelog-backed tables:
+State, in the processing core's changelog-backed tables (runtime/loop.py):
 - reference data (`agreements`, `products`, `institutions`), keyed as their compacted topics;
 - `orders`: one record per order (ledger.py), the single source of every total;
 - `evaluations`: per agreement, the quarters already evaluated, what they produced and the tick
@@ -8,7 +8,7 @@ State, all in changelog-backed tables:
   issued, and the deciding tick read again after a crash decides the same;
 - `institution-state`: per institution, its monthly-settlement suspension and the months whose
   non-winning ratio was evaluated;
-- the runtime's `ticks` (Service.as_of, the read API's "today").
+- the runtime's `ticks` (LoopService.as_of, the read API's "today").
 Totals and the agreement index are derived in memory and rebuilt after every table recovery.
 """
 
@@ -20,7 +20,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from runtime.service import Service, partition_of
+from runtime.shell import LoopService
+from runtime.topics import partition_of
 from schemas.envelope import CloudEvent
 from schemas.outputs import DecisionIssued, QuotaProgress, WarningRaised
 from services.quota import ledger, rules, views
@@ -28,7 +29,7 @@ from services.quota.periods import Quarter, evaluated_quarters, pace, quarters_o
 
 
 class Quota:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: LoopService) -> None:
         self.service = service
         self.policy = service.policy.quota
         self.agreements = service.table("agreements")  # a copy in every partition
@@ -39,8 +40,8 @@ class Quota:
         self.institution_state = service.table("institution-state")
         self.totals = ledger.Totals()
         self.by_purchase: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
-        self.orders.on_recover(self._rebuild_totals)
-        self.agreements.on_recover(self._rebuild_agreements)
+        service.on_recover(self._rebuild_totals)
+        service.on_recover(self._rebuild_agreements)
 
     # -- derived state ------------------------------------------------------------------------
 
@@ -71,10 +72,12 @@ class Quota:
     # -- inputs -------------------------------------------------------------------------------
 
     async def on_reference(self, event: CloudEvent, partition: int) -> None:
-        """One state partition's copy of a reference event (Service.on_reference)."""
+        """One state partition's copy of a reference event (LoopService.on_reference)."""
         data = event.data.model_dump(mode="json")
         if event.type == "vbp.agreement.signed":
             old = self.agreements.get(data["agreement_id"])
+            if old == data:
+                return  # read again (a replay past the dedupe window): its progress was sent
             self.agreements[data["agreement_id"]] = data
             self._index(data, old)
             if partition == partition_of(data["institution_id"]):
@@ -139,6 +142,7 @@ class Quota:
                 subject=agreement["agreement_id"],
                 time=time,
                 key=f"{agreement['agreement_id']}:{quarter.label}",
+                coalesce=f"{agreement['agreement_id']}:{quarter.label}",  # the latest stands
             )
 
     def progress(
@@ -439,7 +443,7 @@ class Quota:
         )
 
 
-def build(service: Service) -> Quota:
+def build(service: LoopService) -> Quota:
     quota = Quota(service)
 
     @service.on_reference("vbp.ref.agreements", "vbp.ref.products", "vbp.ref.institutions")

@@ -8,7 +8,8 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from runtime.service import Reply, Service, partition_of
+from runtime.shell import LoopService, Reply
+from runtime.topics import partition_of
 from services.quota import rules
 from services.quota.periods import add_months, evaluated_quarters, month_of, pace, quarters_of
 
@@ -146,7 +147,7 @@ td,th{{border:1px solid #999;padding:4px 8px}}.n{{text-align:right}}</style>
 {body}</table></html>"""
 
 
-def register(service: Service, quota: Quota) -> None:
+def register(service: LoopService, quota: Quota) -> None:
     @service.route("/v1/quota/institutions/{institution_id}")
     async def institution(request: Any, institution_id: str) -> Any:
         view = institution_view(quota, institution_id)
@@ -166,7 +167,8 @@ def register(service: Service, quota: Quota) -> None:
             "product_code": product_code,
             "product": quota.products.get(product_code),
             "agreements": [
-                {"institution_id": a["institution_id"], **agreement_view(quota, a, quota.service.as_of)}
+                {"institution_id": a["institution_id"],
+                 **agreement_view(quota, a, quota.service.as_of)}
                 for a in agreements
             ],
         }

@@ -9,34 +9,28 @@ without Kafka.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 from policies import load_profile
+from runtime.topics import partition_of
 from schemas.envelope import new_event
 from schemas.events import EXAMPLES
-from runtime.service import partition_of
 from services.quota.app import Quota
 
 INSTITUTION = "H52010200001"
 TICK_DAY = "2020-05-01"  # Q1 and its grace period are over
 
 
-class FakeTable(dict[str, Any]):
-    def on_recover(self, callback: Callable[..., Any]) -> None:
-        pass
-
-
-def quota(tables: dict[str, FakeTable]) -> tuple[Quota, list[tuple[str, str, dict]]]:
+def quota(tables: dict[str, dict[str, Any]]) -> tuple[Quota, list[tuple[str, str, dict]]]:
     emitted: list[tuple[str, str, dict]] = []
 
     async def emit(topic: str, type_: str, data: Any, **fields: Any) -> None:
         emitted.append((topic, fields["id"], data.model_dump(mode="json")))
 
     service = SimpleNamespace(
-        policy=load_profile("guizhou"), emit=emit,
-        table=lambda name, partitions=4: tables.setdefault(name, FakeTable()))
+        policy=load_profile("guizhou"), emit=emit, on_recover=lambda callback: None,
+        table=lambda name: tables.setdefault(name, {}))
     return Quota(service), emitted  # type: ignore[arg-type]
 
 
@@ -58,7 +52,7 @@ def decisions(emitted: list[tuple[str, str, dict]]) -> list[dict]:
 
 async def test_a_tick_read_again_after_a_crash_amid_it_suspends_with_the_same_causes() -> None:
     partition = partition_of(INSTITUTION)
-    tables: dict[str, FakeTable] = {}
+    tables: dict[str, dict[str, Any]] = {}
     first, emitted = quota(tables)
     for n, product in enumerate(("XC10AAA081A001010100328", "XC08CAA005A001010100101"), 1):
         await first.on_reference(agreement(n, product), partition)
@@ -69,8 +63,8 @@ async def test_a_tick_read_again_after_a_crash_amid_it_suspends_with_the_same_ca
     # The crash: the first agreement's Q1 outcome reached its changelog, nothing after it.
     written = copy.deepcopy(tables)
     first_id = "AGR-520000-2020-000001"
-    written["evaluations"] = FakeTable({first_id: tables["evaluations"][first_id]})
-    written["institution-state"] = FakeTable()
+    written["evaluations"] = {first_id: tables["evaluations"][first_id]}
+    written["institution-state"] = {}
     again, emitted_again = quota(written)
     await again.on_tick(tick(TICK_DAY), partition)
     assert decisions(emitted_again) == [suspension]
