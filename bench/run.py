@@ -55,6 +55,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
@@ -221,6 +222,29 @@ async def _lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: st
                            else 0) for tp in partitions)
 
 
+async def _behind(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str,
+                  partitions: list[TopicPartition], health_urls: list[str]) -> int:
+    """What the run has not handled yet (-1: not known): the group's lag, and for a worker with
+    a /health (a service, the runtime's ceiling) only on the inputs its group reads, plus what
+    its tasks have not handled of the inputs they read whole (`shared_behind`, the processing
+    core's: supply reads the orders that way)."""
+    group_topics: set[str] | None = None
+    shared = 0
+    for url in health_urls:
+        try:
+            health = httpx.get(f"{url}/health", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            return -1
+        if health.get("shared_behind", 0) < 0:
+            return -1
+        shared += health.get("shared_behind", 0)
+        group_topics = (group_topics or set()) | set(health.get("inputs", []))
+    if group_topics is not None:
+        partitions = [tp for tp in partitions if tp.topic in group_topics]
+    lag = await _lag(admin, consumer, group, partitions) if partitions else 0
+    return -1 if lag < 0 else lag + shared
+
+
 def _slug(label: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in f"-{label}") if label else ""
 
@@ -326,14 +350,17 @@ async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, tim
     await admin.start()
     await consumer.start()
     logs = [workdir / f"{run_id}-{n}.log" for n in range(1, workers + 1)]
+    ports = [free_port() for _ in logs]
+    health_urls = [f"http://127.0.0.1:{port}" for port in ports] \
+        if name in SERVICES or name == "noop" else []
     processes: list[subprocess.Popen[bytes]] = []
     if until is None:  # every order on the topic, those of an earlier end-to-end run included
         events = sum((await consumer.end_offsets(partitions)).values())
     try:
         started = time.monotonic()
-        for n, log_path in enumerate(logs, start=1):
+        for n, (log_path, port) in enumerate(zip(logs, ports, strict=True), start=1):
             env = {**os.environ, "VBP_KAFKA_BOOTSTRAP": bootstrap, "VBP_TOPIC_PREFIX": prefix,
-                   f"VBP_{name.upper()}_WEB_PORT": str(free_port()),
+                   f"VBP_{name.upper()}_WEB_PORT": str(port),
                    "VBP_DATA_DIR": str(workdir / f"{run_id}-{n}-state"),
                    # each run is a group of its own, read from offset zero
                    "VBP_APP_ID": group, "VBP_WORKER_ID": str(n), **variant_env}
@@ -357,8 +384,8 @@ async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, tim
             if ready_at is None and all("Ready" in log_path.read_text(errors="replace")
                                         for log_path in logs):
                 ready_at = now
-            # once ready: the service creates its own topics (the relay's) before that
-            if ready_at is not None and await _lag(admin, consumer, group, partitions) == 0:
+            if ready_at is not None and await _behind(admin, consumer, group, partitions,
+                                                      health_urls) == 0:
                 break
             if now - started > timeout:
                 raise TimeoutError(f"{name} not caught up after {timeout}s; logs {logs}")
@@ -732,20 +759,17 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
 async def memory_rows(bootstrap: str, counts: list[int], workdir: Path,
                       timeout: float) -> list[Row]:
     """Quota's peak memory with `counts` agreements each: a topic prefix of its own per count,
-    the agreements (agreement_events) read until its group has committed them and the copies
-    its relay made for every state partition."""
+    the agreements (agreement_events) read until every task has handled them."""
     rows = []
     for count in counts:
         prefix = f"bench{uuid.uuid4().hex[:8]}."
         await ensure_topics(bootstrap, prefix)
         await produce(bootstrap, prefix, agreement_events(_scenario(1), count))
         label = f"{count:,} agreements"
-        relay = f"{prefix}vbp-quota{_slug(label)}-reference"  # Service.on_reference's topic
         rows.append(await run_service(
             "quota", bootstrap, prefix, workdir, timeout, variant=(label, {}),
             until=([(topic_name("vbp.ref.agreements", prefix),
-                     TOPICS["vbp.ref.agreements"].partitions),
-                    (relay, TOPICS[ORDERS].partitions)], count)))
+                     TOPICS["vbp.ref.agreements"].partitions)], count)))
         print(f"bench: {rows[-1].name} peak RSS {rows[-1].peak_rss_kb / 1024:,.0f} MiB",
               flush=True)
     return rows

@@ -246,10 +246,17 @@ def status_line(progress: Progress, processes: list[Process]) -> str:
             + f" | {outputs} | {progress.elapsed:4.0f} s")
 
 
+def shared_behind(processes: list[Process]) -> int:
+    """What the services' tasks have not handled of the inputs they read whole (their /health's
+    `shared_behind`; -1, not known yet, counts as 1)."""
+    return sum(max(1, v) if v < 0 else v
+               for v in (int(p.health.get("shared_behind", 0)) for p in processes))
+
+
 async def lag(bootstrap: str, prefix: str) -> int:
-    """Messages the services' consumer groups have not yet committed, over the contract topics
-    and the tick relays. A service's other internal topics (the alerts' ledger, which its
-    delivery loop writes all the time) are its own business and would never read 0."""
+    """Messages the services' consumer groups have not yet committed, over the contract topics.
+    A service's internal topics (the alerts' ledger, which its delivery loop writes all the
+    time) are its own business and would never read 0."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await admin.start()
@@ -258,8 +265,7 @@ async def lag(bootstrap: str, prefix: str) -> int:
         total = 0
         for name in SERVICES:
             offsets = await admin.list_consumer_group_offsets(f"{prefix}vbp-{name}")
-            parts = [tp for tp in offsets if tp.topic[len(prefix):] in TOPICS
-                     or tp.topic.endswith("-ticks")]
+            parts = [tp for tp in offsets if tp.topic[len(prefix):] in TOPICS]
             if not parts:
                 continue
             ends = await consumer.end_offsets(parts)
@@ -296,7 +302,7 @@ async def drain(bootstrap: str, prefix: str, processes: list[Process], timeout: 
         _check_signal()
         for p in processes:
             p.check_alive()
-        behind = await lag(bootstrap, prefix)
+        behind = await lag(bootstrap, prefix) + shared_behind(processes)
         ends = await end_offsets(bootstrap, prefix)
         if behind == 0 and ends == last:
             quiet_since = quiet_since or time.monotonic()

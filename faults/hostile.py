@@ -5,7 +5,7 @@ its full envelope) and is broken in one named way (`FAULTS`). Almost all are ref
 (runtime.codec.decode); the few that decode are refused by a service rule, named in
 `Hostile.rejected_by`:
 
-- `wrong_topic`: a registered type on a topic that is not its home (runtime.service: each type
+- `wrong_topic`: a registered type on a topic that is not its home (runtime.loop: each type
   only on its own topic, schemas.topics);
 - `spoofed_manufacturer`: a report or incident sent by /manufacturer/A about manufacturer B
   (supply: a manufacturer reports only for itself);
@@ -293,7 +293,7 @@ def wrong_topic(draw: st.DrawFn) -> Hostile:
     event = example_event(type_).model_copy(update={"id": ID_SENTINEL})
     base = Base(type_, topic, event.subject or "", event.model_dump(mode="json"))
     return _hostile(base, _dump(base.envelope), "wrong_topic", f"{type_} on {topic}",
-                    rejected_by=f"runtime.service: {type_} is carried only on {TYPE_TOPIC[type_]}")
+                    rejected_by=f"runtime.loop: {type_} is carried only on {TYPE_TOPIC[type_]}")
 
 
 # -- the data ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ counted once), which the handlers' records carry.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -50,6 +51,7 @@ TRIES = 3
 SESSION_MS = 10_000
 FENCED_WAIT = SESSION_MS / 1000 * 1.5  # commit.py step 5
 YIELD_SECONDS = 0.1  # the longest a task handles events without letting the event loop run
+STALL_SECONDS = 30.0  # a task held up this long is reported (Processor.stalls)
 
 
 class Rejected(Exception):
@@ -68,6 +70,10 @@ class Input:
     route: Callable[[CloudEvent], str | None] | None
     allowed: dict[str, str]
     """event type -> the contract topic it belongs on."""
+    internal: bool = False
+    """The service's own topic of JSON operations (not CloudEvents): handed over as decoded,
+    not checked against the contract, not remembered by id (their handlers apply them
+    idempotently)."""
 
 
 @dataclass
@@ -112,6 +118,16 @@ class Task:
     """Event ids of days before this (ordinal) are forgotten."""
     seen_by_day: dict[int, list[str]] = field(default_factory=dict)
     """The SEEN store's keys by their day, so that forgetting a day costs only its ids."""
+    handling_since: float = 0.0
+    """When the handler of `current` was called (monotonic)."""
+    held: tuple[str, float] | None = None
+    """The input that holds the task back while others have records (timeline.py), and since
+    when."""
+    commit_since: float = 0.0
+    confirmed: tuple[TopicPartition, int] | None = None
+    """The tick whose inputs' ends the broker confirmed (`_ends_confirmed`)."""
+    caught_up: bool = False
+    """It has handled every input to the end it saw, at least once since it started."""
     committing: asyncio.Task[None] | None = None
     """The previous batch's transaction, in flight while the next batches are fetched and
     handled."""
@@ -218,11 +234,15 @@ class Processor:
         self.table_names: list[str] = [CURSORS, SEEN]
         self.tasks: dict[int, Task] = {}
         self._starting: dict[int, float] = {}  # partition -> when to start it (monotonic)
+        self._assignments = 0  # rebalances seen: a task started across one starts again
         self._recover: list[Callable[[], Awaitable[None] | None]] = []
         self._logs: dict[TopicPartition, SharedLog] = {}
         self._input_of: dict[str, Input] = {}  # deployed topic -> its input
+        self.internal_topics: dict[str, int] = {}  # full name -> partitions
+        self._clock = self.topic("vbp.clock")  # its records wait for the inputs' confirmed ends
         self._consumer: AIOKafkaConsumer | None = None
         self._shared: AIOKafkaConsumer | None = None
+        self._ends: AIOKafkaConsumer | None = None  # asks for end offsets only
         self._busy = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.counts = {"processed": 0, "duplicates": 0, "deadlettered": 0, "commits": 0,
@@ -246,6 +266,31 @@ class Processor:
         """Called after tasks are restored or dropped, and after a handler's failed try: rebuild
         what the service derives from its tables in memory."""
         self._recover.append(callback)
+
+    def internal(self, name: str) -> str:
+        return f"{self.app_id}-{name}"
+
+    def _partitions_of(self, topic: str) -> int:
+        internal = self.internal_topics.get(topic)
+        return internal if internal is not None else TOPICS[topic[len(self.prefix):]].partitions
+
+    def consume_internal(self, name: str, partitions: int
+                         ) -> Callable[[Callable[..., Awaitable[None]]], Any]:
+        """`handler(op)` (or `handler(op, partition)` for a topic of one partition, read in
+        every task) for the JSON values of the service's own topic `<app id>-<name>`, which the
+        processor creates. Keyed like the state when it has as many partitions."""
+        topic = self.internal(name)
+        if partitions not in (1, self.partitions):
+            raise ValueError(f"{topic}: {partitions} partitions; 1 or {self.partitions}")
+        self.internal_topics[topic] = partitions
+
+        def register(handler: Callable[..., Awaitable[None]]) -> Any:
+            spec = Input((topic,), handler, partitions != self.partitions, None, {},
+                         internal=True)
+            self._input_of[topic] = spec
+            self.inputs.append(spec)
+            return handler
+        return register
 
     def _declare(self, bases: tuple[str, ...], handler: Callable[..., Awaitable[None]],
                  shared: bool, route: Callable[[CloudEvent], str | None] | None) -> None:
@@ -275,6 +320,14 @@ class Processor:
             return handler
         return register
 
+    def input_time(self) -> int:
+        """The broker timestamp (ms) of the input being handled: a tick stamped T is handled
+        after every input stamped at or before T (timeline.py)."""
+        task = _task.get()
+        if task is None or task.current is None:
+            raise RuntimeError("input_time outside a handler")
+        return task.current.timestamp
+
     # -- emitting -------------------------------------------------------------------------------
 
     async def emit(self, base: str, type_: str, data: BaseModel, *, id: str, subject: str,
@@ -287,6 +340,26 @@ class Processor:
             raise RuntimeError("emit outside a handler")
         task.outputs.append((Output(self.topic(base), type_, data, id, subject, time, key,
                                     task.current.timestamp), coalesce))
+
+    def emit_event(self, base: str, event: CloudEvent, key: str) -> None:
+        """An event built elsewhere (another source's envelope: alliance's outbound), as is, in
+        the current task's transaction."""
+        task = _task.get()
+        if task is None or task.current is None:
+            raise RuntimeError("emit outside a handler")
+        task.outputs.append((Record(self.topic(base), key.encode(), event.to_json_bytes(),
+                                    timestamp_ms=task.current.timestamp,
+                                    headers=[("content-type", CONTENT_TYPE.encode())]), None))
+
+    def emit_internal(self, name: str, key: str, op: dict[str, Any]) -> None:
+        """A JSON operation onto the service's own topic `name` (consume_internal), in the
+        current task's transaction."""
+        task = _task.get()
+        if task is None or task.current is None:
+            raise RuntimeError("emit outside a handler")
+        value = json.dumps(op, ensure_ascii=False, separators=(",", ":")).encode()
+        task.outputs.append((Record(self.internal(name), key.encode(), value,
+                                    timestamp_ms=task.current.timestamp), None))
 
     def _record(self, output: Output) -> Record:
         event = new_event(output.type, output.data, id=output.id, source=self.source,
@@ -317,9 +390,12 @@ class Processor:
     async def run(self) -> None:
         """Read, handle and commit until `stop()`."""
         await ensure_topics(self.bootstrap, self.prefix, replication=self.replication,
+                            internal=self.internal_topics,
                             changelogs={self.changelog(name): self.partitions
                                         for name in self.table_names})
         partitioned = self.group_topics()
+        if not partitioned:
+            raise ValueError("no input is read through the consumer group: no task would start")
         shared = sorted({t for t, spec in self._input_of.items() if spec.shared})
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=self.app_id, enable_auto_commit=False,
@@ -331,11 +407,15 @@ class Processor:
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
             isolation_level="read_committed", auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024)
+        self._ends = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            isolation_level="read_committed")
         await self._consumer.start()
         await self._shared.start()
+        await self._ends.start()
         try:
             shared_tps = [TopicPartition(topic, p) for topic in shared
-                          for p in range(TOPICS[topic[len(self.prefix):]].partitions)]
+                          for p in range(self._partitions_of(topic))]
             for rank, tp in enumerate(shared_tps):
                 router = self._input_of[tp.topic].route
                 route = None if router is None else (
@@ -355,6 +435,7 @@ class Processor:
                     await self._drop(partition)
             await self._consumer.stop()
             await self._shared.stop()
+            await self._ends.stop()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -373,11 +454,11 @@ class Processor:
                 task = self.tasks.get(tp.partition)
                 feed = task.feeds.get(tp) if task is not None else None
                 if feed is not None:
-                    feed.items.extend(self._checked(Item.of(r)) for r in records)
+                    feed.items.extend(self._item(r) for r in records)
             for tp, records in shared.items():
                 shared_log = self._logs[tp]
                 for record in records:
-                    shared_log.add(self._checked(Item.of(record)))
+                    shared_log.add(self._item(record))
             for task in list(self.tasks.values()):
                 for tp, feed in task.feeds.items():
                     lso = self._consumer.last_stable_offset(tp)
@@ -399,6 +480,7 @@ class Processor:
                     await self._committed(task)
                     if self.tasks.get(task.partition) is task:  # not restarted by its commit
                         await self._handle(task)
+                        task.commit_since = time.monotonic()
                         task.committing = asyncio.create_task(self._commit(task))
             self._trim_logs()
 
@@ -418,9 +500,15 @@ class Processor:
                         break  # meanwhile the transaction in flight failed: it starts again
                 source = next_input(task.inputs())
                 if source is None:
+                    self._note_held(task)
                     break
+                task.held = None
                 item = source.head()
                 assert item is not None
+                if item.tp.topic == self._clock and task.confirmed != (item.tp, item.offset):
+                    if not await self._ends_confirmed(task):
+                        break  # an input has records not fetched yet: the tick waits
+                    task.confirmed = (item.tp, item.offset)
                 task.current = item
                 try:
                     await self._handle_item(task, item, isinstance(source, Cursor))
@@ -446,15 +534,76 @@ class Processor:
                 # markers, which no consumer is handed; committing past them ends the lag
                 if not feed.items and feed.position > feed.done:
                     task.handled[tp] = feed.done = feed.position
+            if not task.caught_up and task.failure is None and all(
+                    source.head() is None and not source.waiting() for source in task.inputs()):
+                task.caught_up = True
         finally:
             task.current = None
             _task.reset(token)
 
-    def _checked(self, item: Item) -> Item:
+    async def _ends_confirmed(self, task: Task) -> bool:
+        """Whether the inputs that look read to their end are, by the broker's last stable
+        offsets now. A tick is handled after every input stamped before it, and an input's end
+        as the last fetch saw it may be stale (seen: a tick sent after an agreement was handled
+        before it, the agreement's partition not fetched again yet). One request per tick."""
+        assert self._ends is not None
+        feeds = [f for f in task.feeds.values() if not f.items and f.at_end]
+        cursors = [c for c in task.cursors.values() if c.head() is None and c.log.at_end]
+        tps = [f.tp for f in feeds] + [c.tp for c in cursors]
+        # its own client: a request behind a fetch's long poll on the same connection would
+        # wait for it (seen: 500 ms per tick)
+        ends = await self._ends.end_offsets(tps) if tps else {}
+        confirmed = True
+        for feed in feeds:
+            if feed.position < ends[feed.tp]:
+                feed.at_end = confirmed = False
+        for cursor in cursors:
+            if cursor.log.next < ends[cursor.tp]:
+                cursor.log.at_end = confirmed = False
+        return confirmed
+
+    def _note_held(self, task: Task) -> None:
+        """Remember which input holds the task back while records of others wait."""
+        if not any(source.head() is not None for source in task.inputs()):
+            task.held = None
+            return
+        waiting = next((s for s in task.inputs() if s.waiting()), None)
+        if waiting is None:
+            task.held = None
+            return
+        label = f"{waiting.tp.topic}[{waiting.tp.partition}]"
+        if task.held is None or task.held[0] != label:
+            task.held = (label, time.monotonic())
+
+    def stalls(self) -> list[str]:
+        """What holds a task up for longer than STALL_SECONDS: a handler still on one event, an
+        input that neither delivers nor reaches its end while others' records wait, a
+        transaction not answered. Empty while everything flows."""
+        now = time.monotonic()
+        found = []
+        for partition, task in sorted(self.tasks.items()):
+            item = task.current
+            if item is not None and now - task.handling_since > STALL_SECONDS:
+                found.append(f"task {partition}: handling {item.tp.topic}[{item.tp.partition}]@"
+                             f"{item.offset} for {now - task.handling_since:.0f} s")
+            if task.held is not None and now - task.held[1] > STALL_SECONDS:
+                found.append(f"task {partition}: waiting {now - task.held[1]:.0f} s for "
+                             f"{task.held[0]} (not fetched, not at its end) while other inputs "
+                             f"have records")
+            if task.committing is not None and not task.committing.done() \
+                    and now - task.commit_since > STALL_SECONDS:
+                found.append(f"task {partition}: transaction in flight for "
+                             f"{now - task.commit_since:.0f} s")
+        return found
+
+    def _item(self, record: Any) -> Item:
         """An event of a type its topic does not carry is as invalid as one that does not
         decode: dead-lettered once, also on a shared input."""
-        if item.event is not None:
-            arrived_on = item.tp.topic[len(self.prefix):]
+        if self._input_of[record.topic].internal:
+            return Item.of(record, internal=True)
+        item = Item.of(record)
+        arrived_on = item.tp.topic[len(self.prefix):]
+        if item.event is not None and TOPICS[arrived_on].types:  # else open: any registered type
             home = self._input_of[item.tp.topic].allowed.get(item.event.type)
             if home is None:
                 item.error = f"type {item.event.type!r} is not carried on this topic"
@@ -473,12 +622,13 @@ class Processor:
         # a record every task handles counts once per worker: in its first task
         counted = not shared or item.task is not None or task.partition == min(self.tasks)
         seen = task.stores[SEEN]
-        seen_key = f"{item.tp.topic[len(self.prefix):]}:{event.id}"
-        if seen_key in seen:
+        seen_key = None if spec.internal else f"{item.tp.topic[len(self.prefix):]}:{event.id}"
+        if seen_key is not None and seen_key in seen:
             self.counts["duplicates"] += counted
             return
         stores = task.stores.values()
         mark = len(task.outputs)
+        task.handling_since = time.monotonic()
         for attempt in range(1, TRIES + 1):
             for store in stores:
                 store.begin_event()
@@ -507,9 +657,10 @@ class Processor:
             finally:
                 for store in stores:
                     store.end_event()
-        day = event.time.date().toordinal()
-        seen[seen_key] = day
-        task.seen_by_day.setdefault(day, []).append(seen_key)
+        if seen_key is not None:
+            day = event.time.date().toordinal()
+            seen[seen_key] = day
+            task.seen_by_day.setdefault(day, []).append(seen_key)
         self.counts["processed"] += counted
 
     async def _committed(self, task: Task) -> None:
@@ -574,6 +725,7 @@ class Processor:
     async def _start(self, partition: int) -> None:
         """commit.py steps 1 and 2: fence, restore, read on from the last commit."""
         assert self._consumer is not None and self._shared is not None
+        assignment = self._assignments
         producer = TaskProducer(self.bootstrap, f"{self.app_id}-task-{partition}")
         await producer.start()
         changelogs = {name: TopicPartition(self.changelog(name), partition)
@@ -587,14 +739,19 @@ class Processor:
         for key, day in stores[SEEN].items():
             task.seen_by_day.setdefault(day, []).append(key)
         tps = self._partitioned_tps(partition)
-        for rank, tp in enumerate(tps):
-            feed = task.feeds[tp] = Feed(tp, rank)
-            feed.position = feed.done = await self._consumer.committed(tp) or 0
-            self._consumer.seek(tp, feed.done)
+        committed = {tp: await self._consumer.committed(tp) or 0 for tp in tps}
         async with self._busy:
-            if partition not in self._starting:  # revoked meanwhile
+            if self._assignments != assignment:
+                # revoked meanwhile (seen: a second worker joining), and perhaps given back:
+                # what was read may be stale; start again if the task is still this worker's
                 await producer.stop()
+                if partition in self._starting:
+                    self._starting[partition] = time.monotonic()
                 return
+            for rank, tp in enumerate(tps):
+                feed = task.feeds[tp] = Feed(tp, rank)
+                feed.position = feed.done = committed[tp]
+                self._consumer.seek(tp, feed.done)
             for tp, shared_log in self._logs.items():
                 offset = stores[CURSORS].get(_cursor_key(tp), 0)
                 alone = not any(tp in t.cursors for t in self.tasks.values())
@@ -640,6 +797,11 @@ class Processor:
             if asyncio.iscoroutine(result):
                 await result
 
+    def caught_up(self) -> set[int]:
+        """The tasks here that have handled their inputs to the end at least once since they
+        started: what they owe is known (alerts' delivery plans only for these)."""
+        return {p for p, task in self.tasks.items() if task.caught_up}
+
     def group_topics(self) -> list[str]:
         """The topics read through the consumer group (whose committed offsets show its lag);
         the shared inputs' positions are kept in each task's state."""
@@ -650,6 +812,7 @@ class Processor:
                            "for_seconds": round(time.monotonic() - t.failure.since)}
                   for p, t in sorted(self.tasks.items()) if t.failure is not None}
         return {"status": "failing" if failed else "ok", "tasks": sorted(self.tasks),
+                "stalls": self.stalls(),
                 "starting": sorted(self._starting), "failed": failed,
                 "shared_behind": self._shared_behind(), **self.counts}
 
@@ -682,12 +845,14 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         p = self.processor
+        p._assignments += 1
         async with p._busy:
             for partition in sorted({tp.partition for tp in revoked}):
                 await p._drop(partition)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         p = self.processor
+        p._assignments += 1
         assert p._consumer is not None
         if assigned:
             p._consumer.pause(*assigned)

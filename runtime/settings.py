@@ -29,7 +29,6 @@ class Settings:
     web_host: str
     web_port: int
     data_dir: Path
-    processing_guarantee: str
     app_id: str
     replication_factor: int
     worker: str
@@ -50,7 +49,6 @@ class Settings:
             data_dir=Path(env.get("VBP_DATA_DIR", REPO_ROOT / ".cache" / "state")),
             # exactly_once hangs on SIGTERM here (README, "Processing guarantee"); effects are
             # made idempotent instead: records keyed by event ids, deterministic output ids.
-            processing_guarantee=env.get("VBP_PROCESSING_GUARANTEE", "at_least_once"),
             # Faust app id = consumer group and changelog names; a new id replays from offset 0.
             app_id=env.get("VBP_APP_ID") or f"{env.get('VBP_TOPIC_PREFIX', '')}vbp-{service}",
             replication_factor=int(env.get("VBP_REPLICATION_FACTOR", "1")),

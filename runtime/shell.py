@@ -2,9 +2,9 @@
 shutdown), the web server with the service's routes, /health and /openapi.json, and timers.
 
 `LoopService` runs the service's stream processing on the processing core (runtime/loop.py) as
-an app task; faust's agents, tables and consumer are not used (the app runs `producer_only`, so
-faust joins no consumer group and reads nothing). The services still on faust's agents use
-`runtime.service.Service`, built on the same shell.
+an app task; faust's agents, tables, consumer and commit logic are not used (the app runs
+`producer_only`, so faust joins no consumer group and reads nothing), and none of its methods is
+replaced or read.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from policies import load_profile
 from runtime.commit import MAX_MESSAGE_BYTES
-from runtime.loop import Handler, Processor, SharedHandler, Table
+from runtime.loop import STALL_SECONDS, Handler, Processor, SharedHandler, Table
 from runtime.openapi import ApiDocument
 from runtime.settings import Settings
 from schemas.envelope import CloudEvent
@@ -93,7 +93,6 @@ class Shell:
             **app_options,
         )
         self.ticks: Any = None  # per state partition, the day of its latest tick (on_tick)
-        self.internal_topics: dict[str, int] = {}  # created before the worker starts
         self._routes: dict[str, dict[str, WebHandler]] = {}
         self.api = ApiDocument(f"VBP Monitor {settings.service} service")
         self.route("/health")(self._health)
@@ -149,11 +148,6 @@ class Shell:
                 "policy": self.settings.policy,
                 "as_of": self.as_of.isoformat() if self.as_of else None}
 
-    def changelog_topics(self) -> dict[str, int]:
-        """Topics to create before the worker starts (full name: partitions), besides the
-        contract's and `internal_topics`: none here (the core creates its own)."""
-        return {}
-
 
 class LoopService(Shell):
     """A stream processor on the processing core, with the declarations the services use:
@@ -174,6 +168,7 @@ class LoopService(Shell):
         self._stopped = asyncio.Event()
         self.app.task(self._process)
         self.app.on_before_shutdown.connect(self._stop)
+        self.app.timer(STALL_SECONDS)(self._report_stalls)
 
     async def _process(self) -> None:
         try:
@@ -184,6 +179,11 @@ class LoopService(Shell):
         finally:
             self._stopped.set()
 
+    async def _report_stalls(self) -> None:
+        """The stall report: silent while everything flows."""
+        for stall in self.processor.stalls():
+            log.warning("stalled: %s", stall)
+
     async def _stop(self, app: Any, **kwargs: Any) -> None:
         """SIGTERM: the batches in hand are committed before the worker exits."""
         await self.processor.stop()
@@ -191,8 +191,21 @@ class LoopService(Shell):
 
     # -- declaring ------------------------------------------------------------------------------
 
+    def one_task(self) -> None:
+        """All of the service's state in one task, for rules that read across every key
+        (supply's product-wide demand and stock, alliance's province-wide summaries). Its inputs
+        keyed otherwise are read whole (`consume_shared`) and the clock through the consumer
+        group, so one worker at a time runs the task and the group's others stand by. Call it
+        before declaring anything."""
+        if self.processor.inputs or self.ticks is not None:
+            raise RuntimeError("one_task() must come before the inputs are declared")
+        self.processor.partitions = 1
+
     def table(self, name: str) -> Table:
         return self.processor.table(name)
+
+    def input_time(self) -> int:
+        return self.processor.input_time()
 
     def on_recover(self, callback: Callable[[], Awaitable[None] | None]) -> None:
         """`callback()` whenever the tables may have changed other than by the handlers (tasks
@@ -218,8 +231,7 @@ class LoopService(Shell):
         quota resumed every suspension on a replayed February tick)."""
         self.ticks = self.table("ticks")
 
-        @self.processor.consume_shared("vbp.clock")
-        async def tick(event: CloudEvent, partition: int) -> None:
+        async def tick(event: CloudEvent, partition: int = 0) -> None:
             as_of = event.data.as_of.isoformat()
             assert self.ticks is not None
             latest = self.ticks.get(str(partition)) or ""
@@ -231,12 +243,19 @@ class LoopService(Shell):
             if as_of > latest:
                 self.ticks[str(partition)] = as_of
 
+        if self.processor.partitions == 1:  # one task: the clock's one partition is its
+            self.processor.consume("vbp.clock")(tick)
+        else:
+            self.processor.consume_shared("vbp.clock")(tick)
         return handler
 
     async def emit(self, base: str, type_: str, data: BaseModel, *, id: str, subject: str,
                    time: datetime, key: str | None = None, coalesce: str | None = None) -> None:
         await self.processor.emit(base, type_, data, id=id, subject=subject, time=time, key=key,
                                   coalesce=coalesce)
+
+    def emit_event(self, base: str, event: CloudEvent, key: str) -> None:
+        self.processor.emit_event(base, event, key)
 
     def health(self) -> Reply:
         """503 while a task stops at an event it failed on, naming the event and the error."""
@@ -252,5 +271,6 @@ class LoopService(Shell):
             "ready": not core["starting"],
             "shared_behind": core["shared_behind"],
             "tasks": {k: core[k] for k in ("tasks", "starting", "failed", "commits", "aborted")},
+            "stalls": core["stalls"],
         }
         return Reply(503 if core["failed"] else 200, body)

@@ -9,7 +9,9 @@ of it from the beginning to its last stable offset, read_committed, before the t
 anything.
 
 A store also keeps, while an event is handled, the values it overwrote, so that a handler that
-fails leaves the store as it found it (`Store.rollback`).
+fails leaves the store as it found it (`Store.rollback`). So a handler never changes a value it
+read in place: it writes a changed copy (an object changed in place would stay changed when its
+event is undone and tried again).
 """
 
 from __future__ import annotations

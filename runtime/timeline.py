@@ -8,12 +8,15 @@ record timestamp: the next record handled is the lowest-stamped head of all of t
 order the inputs were declared, then the offset). An input with nothing buffered that may still
 have records (its position short of the partition's last stable offset) holds the task back,
 since its next record may be stamped earlier than every head; an input read to its end holds
-nothing back. This is Kafka Streams' timestamp synchronisation, waiting for as long as a
-partition is known to have more; it assumes producers stamp records in the order they send them.
+nothing back (before a tick, that end is confirmed with the broker: the last fetch's may be
+stale; loop.Processor._ends_confirmed). This is Kafka Streams' timestamp synchronisation,
+waiting for as long as a partition is known to have more; it assumes producers stamp records
+in the order they send them.
 """
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -35,17 +38,18 @@ class Item:
     timestamp: int
     key: bytes | None
     value: bytes | None
-    event: CloudEvent | None
+    event: Any
+    """The CloudEvent; for a service's internal topic, the JSON value (None: invalid)."""
     error: str | None
     task: int | None = None
     """For a shared input: the only task it concerns (None: every task)."""
 
     @classmethod
-    def of(cls, record: Any) -> Item:
+    def of(cls, record: Any, internal: bool = False) -> Item:
         tp = TopicPartition(record.topic, record.partition)
         try:
-            event, error = decode(record.value), None
-        except InvalidEvent as invalid:
+            event, error = (json.loads(record.value) if internal else decode(record.value)), None
+        except (InvalidEvent, ValueError, TypeError) as invalid:
             event, error = None, str(invalid)
         return cls(tp, record.offset, record.timestamp, record.key, record.value, event, error)
 

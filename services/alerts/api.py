@@ -12,7 +12,7 @@ DELETE /v1/silences/{silence_id}        expire it now
 GET    /v1/routes                       the routing file in force, why a new one was refused,
                                         and each receiver's circuit
 
-Writes go through the ledger like everything else; a write answers once the ledger agent has
+Writes go through the ledger like everything else; a write answers once the ledger's handler has
 applied it, so a read right after it sees it. Ids in paths are percent-encoded.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from runtime import openapi
-from runtime.service import Reply, Service
+from runtime.shell import LoopService, Reply
 from services.alerts import ledger, render
 from services.alerts.config import Duration, Matchers
 from services.alerts.delivery import Deliverer
@@ -97,7 +97,7 @@ def _errors(error: ValidationError) -> list[dict[str, str]]:
              "error": e["msg"]} for e in error.errors(include_url=False)]
 
 
-def install(service: Service, store: Store, deliverer: Deliverer, token: str | None) -> None:
+def install(service: LoopService, store: Store, deliverer: Deliverer, token: str | None) -> None:
     def refused(request: Any) -> Reply | None:
         if not token:
             return Reply(401, {"error": "API disabled: VBP_ALERTS_TOKEN is not set"})

@@ -1,16 +1,17 @@
-"""The delivery loop: an asyncio task beside the agents, so no agent ever waits on a receiver.
+"""The delivery loop: an asyncio task beside the stream processing, which never waits on a
+receiver.
 
 Every tick it re-reads the routing file if it changed, asks the planner what is due, and starts
 the work as tasks: per receiver, one task sends what is due, one request at a time. A
-notification's rows stay claimed in memory from planning until the ledger agent has applied the
-attempt's outcome, so nothing is planned or sent twice by this worker.
+notification's rows stay claimed in memory from planning until the ledger's handler has applied
+the attempt's outcome, so nothing is planned or sent twice by this worker.
 
 Crash safety: the plan (notification id + its alerts) reaches the broker before the first
-attempt, every attempt's outcome after it. After a restart the loop waits until the ledger agent
-has applied everything on the ledger up to the restart, then resends what is still planned under
-the same notification id. A notification is therefore sent again only if the worker died between
-the receiver's answer and the broker's acknowledgement of the outcome; the receiver recognises it
-by its X-VBP-Notification-Id.
+attempt, every attempt's outcome after it. After a restart, or when this worker takes over a
+ledger partition, the loop plans for it only once its task has applied the ledger to the end,
+then resends what is still planned under the same notification id. A notification is therefore
+sent again only if the worker died between the receiver's answer and the broker's
+acknowledgement of the outcome; the receiver recognises it by its X-VBP-Notification-Id.
 """
 from __future__ import annotations
 
@@ -21,9 +22,8 @@ from collections import defaultdict
 from typing import Any
 
 import httpx
-from aiokafka import TopicPartition
 
-from runtime.service import Service
+from runtime.shell import LoopService
 from services.alerts import planner, render
 from services.alerts.config import Config, RoutesFile
 from services.alerts.planner import Batch, Row
@@ -35,11 +35,10 @@ log = logging.getLogger(__name__)
 
 APPLY_TIMEOUT = 60.0
 MAX_RUN = 100  # notifications sent to one receiver in one go
-CLOCK_FEED_BASE = 100  # InputClock feed ids of the ledger partitions (the service has no ticks)
 
 
 class Deliverer:
-    def __init__(self, service: Service, store: Store, routes: RoutesFile, tick: float) -> None:
+    def __init__(self, service: LoopService, store: Store, routes: RoutesFile, tick: float) -> None:
         self.service, self.store, self.routes, self.tick_seconds = service, store, routes, tick
         self.busy_rows: set[Row] = set()
         self.busy_alerts: set[str] = set()
@@ -47,10 +46,6 @@ class Deliverer:
         self.circuits: dict[str, Circuit] = defaultdict(Circuit)
         self.tasks: set[asyncio.Task[None]] = set()
         self.client: httpx.AsyncClient | None = None
-        self._generation: int | None = None
-        for partition in range(store.ledger_topic.partitions or 4):
-            service.clock.feeds(CLOCK_FEED_BASE + partition,
-                                TopicPartition(store.ledger_name, partition))
 
     async def run(self) -> None:
         self.client = httpx.AsyncClient(follow_redirects=False)
@@ -64,25 +59,12 @@ class Deliverer:
         finally:
             await self.client.aclose()
 
-    async def ready(self) -> bool:
-        """Tables recovered and, once per assignment, the ledger applied up to now."""
-        app = self.service.app
-        if app.in_recovery or not app.tables.recovery.completed.is_set():
-            return False
-        generation = app.consumer_generation_id
-        if generation != self._generation:
-            now_ms = int(time.time() * 1000)
-            mine = sorted(self.store.owned_partitions())
-            for partition in mine:
-                await self.service.clock.wait_for(CLOCK_FEED_BASE + partition, now_ms)
-            log.info("delivery ready: ledger partitions %s applied up to %s", mine, now_ms)
-            self._generation = generation
-        return True
-
     async def tick(self) -> None:
+        """Plan for the alerts of the ledger partitions applied to the end here (Store.
+        owned_partitions) and start what is due."""
         self.routes.refresh()
         config = self.routes.config
-        if config is None or not await self.ready():
+        if config is None:
             return
         now = time.time()
         plan = planner.plan(self.store.working_set(), now, config, self.store.active_silences(now),

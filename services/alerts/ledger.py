@@ -2,8 +2,9 @@
 
 Every change to an alert (it arrived, a decision inhibits it, a delivery was planned or
 attempted, it was suppressed, acknowledged or escalated) is an operation on the internal ledger
-topic, keyed by alert id; one agent applies them in order to the `alerts` table. Applying an
-operation twice changes nothing the second time, so at-least-once processing is safe.
+topic, keyed by alert id; its handler applies them in order to the `alerts` table. Applying an
+operation twice changes nothing the second time (an operation the API or the delivery loop
+re-sends after a failure is one of those).
 
 Row statuses: owed -> planned (a notification id is fixed, before the first attempt) ->
 sent | failed | given_up; or, with nothing sent, owed -> suppressed | failed. An attempt that

@@ -1,11 +1,11 @@
 """The alerts service's durable state and the one way to change it.
 
-Tables (changelog-backed): `alerts` (alert id -> ledger record), `silences`, and the reference
-data that names institutions and products in messages. Every change to `alerts` is an
-operation written to the internal ledger topic, keyed by alert id, and applied by one agent:
-the API and the delivery loop, which run outside any stream, never write a table themselves.
-Keyed by alert id, the ledger topic and vbp.notifications are co-partitioned, and each alert's
-record lives in the changelog partition of its ledger partition.
+Tables (the processing core's, changelog-backed): `alerts` (alert id -> ledger record),
+`silences`, and the reference data that names institutions and products in messages. Every
+change to `alerts` is an operation written to the internal ledger topic, keyed by alert id, and
+applied by its handler: the API and the delivery loop, which run outside any stream, never
+write a table themselves. Keyed by alert id, the ledger topic and vbp.notifications are
+co-partitioned, and each alert's record lives in the task of its ledger partition.
 
 Derived in memory and rebuilt on every table recovery: the alerts that still need work, and
 when each (receiver, group) last got a message.
@@ -19,13 +19,18 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from runtime.service import Service, partition_of
+from aiokafka import AIOKafkaProducer
+
+from runtime.shell import LoopService
+from runtime.topics import partition_of
 from schemas.outputs import NotificationLogged
 from services.alerts import ledger
 
 log = logging.getLogger(__name__)
 
-PARTITIONS = 4  # vbp.warnings / escalations / decisions / notifications
+PARTITIONS = 4  # vbp.warnings / escalations / decisions / notifications, and the ledger
+LEDGER = "ledger"  # internal topics <app id>-ledger (PARTITIONS) and -silences (1)
+SILENCES = "silences"
 BEIJING = timezone(timedelta(hours=8))
 
 
@@ -38,20 +43,20 @@ def stamp(epoch: float) -> datetime:
 
 
 class Store:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: LoopService) -> None:
         self.service = service
-        app_id = service.settings.app_id
-        self.alerts = service.table("alerts", partitions=PARTITIONS)
-        self.silences = service.table("silences", partitions=1)
-        self.institutions = service.table("institutions", partitions=1)
-        self.products = service.table("products", partitions=1)
-        self.ledger_name = f"{app_id}-ledger"
-        self.ledger_topic = self.service.internal_topic(self.ledger_name, PARTITIONS)
-        self.silence_topic = self.service.internal_topic(f"{app_id}-silences", 1)
+        self.alerts = service.table("alerts")
+        self.silences = service.table("silences")
+        self.institutions = service.table("institutions")
+        self.products = service.table("products")
+        self.ledger_topic = service.processor.internal(LEDGER)
+        self.silence_topic = service.processor.internal(SILENCES)
         self.active: set[str] = set()
         self.last_flush: dict[tuple[str, str], float] = {}
         self._waiters: dict[str, asyncio.Future[None]] = {}
-        self.alerts.on_recover(self._rebuild)
+        self._producer: AIOKafkaProducer | None = None
+        service.on_recover(self._rebuild)
+        service.app.on_before_shutdown.connect(self._close)
 
 
     # -- derived state ------------------------------------------------------------------------
@@ -73,9 +78,10 @@ class Store:
                 self.last_flush[key] = max(self.last_flush.get(key, 0.0), row["first_attempt_at"])
 
     def owned_partitions(self) -> set[int]:
-        """Ledger partitions this worker owns now: standby copies of others' are not ours."""
-        return {tp.partition for tp in self.service.app.consumer.assignment()
-                if tp.topic == self.ledger_name}
+        """Ledger partitions this worker runs and has applied to the end since it took them: a
+        partition taken over from another worker is planned for once what that worker wrote
+        to its ledger is applied here."""
+        return self.service.processor.caught_up()
 
     def working_set(self) -> list[dict[str, Any]]:
         """Records of the alerts with work left, in the partitions this worker owns."""
@@ -90,21 +96,32 @@ class Store:
     # -- writing: operations onto the ledger --------------------------------------------------
 
     async def write(self, op: dict[str, Any]) -> asyncio.Future[None]:
-        """Put `op` on the ledger and return once the broker has it. The future resolves when
-        the ledger agent (on this worker) has applied it."""
+        """Put `op` on the ledger (from outside a handler: the API, the delivery loop) and
+        return once the broker has it. The future resolves when the ledger's handler (on this
+        worker) has applied it."""
         applied = self._waiter(op)
-        await (await self.ledger_topic.send(key=op["alert_id"].encode(), value=_json(op)))
+        await self._send(self.ledger_topic, op["alert_id"], op)
         return applied
 
-    async def forward(self, op: dict[str, Any]) -> None:
-        """Put `op` on the ledger from inside an agent: faust flushes it before it commits the
-        offset of the event being processed, so there is no need to wait here."""
-        await self.ledger_topic.send(key=op["alert_id"].encode(), value=_json(op))
+    def forward(self, op: dict[str, Any]) -> None:
+        """Put `op` on the ledger from inside a handler: in its transaction."""
+        self.service.processor.emit_internal(LEDGER, op["alert_id"], op)
 
     async def write_silence(self, op: dict[str, Any]) -> asyncio.Future[None]:
         applied = self._waiter(op)
-        await (await self.silence_topic.send(key=op["id"].encode(), value=_json(op)))
+        await self._send(self.silence_topic, op["id"], op)
         return applied
+
+    async def _send(self, topic: str, key: str, op: dict[str, Any]) -> None:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.service.settings.bootstrap,
+                                              acks="all", enable_idempotence=True)
+            await self._producer.start()
+        await self._producer.send_and_wait(topic, _json(op), key=key.encode())
+
+    async def _close(self, *args: Any, **kwargs: Any) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
 
     def _waiter(self, op: dict[str, Any]) -> asyncio.Future[None]:
         op_id = op.setdefault("op_id", uuid.uuid4().hex)
@@ -113,7 +130,7 @@ class Store:
         applied.add_done_callback(lambda _: self._waiters.pop(op_id, None))
         return applied
 
-    # -- applying (inside the agents) ---------------------------------------------------------
+    # -- applying (inside the ledger's and the silences' handlers) ----------------------------
 
     async def apply(self, op: dict[str, Any]) -> None:
         alert_id = op["alert_id"]

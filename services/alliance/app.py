@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runtime.service import Service
+from runtime.shell import LoopService
 from schemas.envelope import CloudEvent
 from services.alliance import batch
 from services.alliance import config as alliance_config
@@ -28,7 +28,7 @@ RESTART_SECONDS = 2.0
 
 
 class Alliance:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: LoopService) -> None:
         self.service = service
         own = service.policy.region_code
         path = os.environ.get(CONFIG_ENV)
@@ -74,44 +74,37 @@ class Alliance:
                 "published": self.publisher.counts}
 
 
-def build(service: Service) -> Alliance:
+def build(service: LoopService) -> Alliance:
+    service.one_task()  # the monthly summaries read every agreement's progress
     alliance = Alliance(service)
     publisher = alliance.publisher
 
-    @service.consume("vbp.escalations")
-    async def alliance_escalations(event: CloudEvent) -> None:
+    @service.consume_shared("vbp.escalations")
+    async def alliance_escalations(event: CloudEvent, partition: int) -> None:
         await publisher.on_escalation(event)
 
-    @service.consume("vbp.decisions")
-    async def alliance_decisions(event: CloudEvent) -> None:
+    @service.consume_shared("vbp.decisions")
+    async def alliance_decisions(event: CloudEvent, partition: int) -> None:
         await publisher.on_decision(event)
 
-    @service.consume("vbp.ref.products")
-    async def alliance_products(event: CloudEvent) -> None:
+    @service.on_reference("vbp.ref.products", "vbp.ref.institutions", "vbp.ref.agreements")
+    async def alliance_reference(event: CloudEvent, partition: int) -> None:
         await publisher.on_reference(event)
 
-    @service.consume("vbp.ref.institutions")
-    async def alliance_institutions(event: CloudEvent) -> None:
-        await publisher.on_reference(event)
-
-    @service.consume("vbp.ref.agreements")
-    async def alliance_agreements(event: CloudEvent) -> None:
-        await publisher.on_reference(event)
-
-    @service.consume("vbp.supply.reports")
-    async def alliance_reports(event: CloudEvent) -> None:
+    @service.consume_shared("vbp.supply.reports")
+    async def alliance_reports(event: CloudEvent, partition: int) -> None:
         await publisher.on_report(event)
 
-    @service.consume("vbp.quota.progress")
-    async def alliance_progress(event: CloudEvent) -> None:
+    @service.consume_shared("vbp.quota.progress")
+    async def alliance_progress(event: CloudEvent, partition: int) -> None:
         await publisher.on_progress(event)
 
     @service.on_tick
     async def alliance_tick(tick: CloudEvent, partition: int) -> None:
         await publisher.on_tick(tick, partition)
 
-    @service.consume("vbp.alliance.inbound")
-    async def alliance_inbound(event: CloudEvent) -> None:
+    @service.on_reference("vbp.alliance.inbound")
+    async def alliance_inbound(event: CloudEvent, partition: int) -> None:
         await alliance.view.on_inbound(event)
 
     @service.route(batch.PATH, "POST", body=batch.SignedBatch, auth=batch.SECURITY, responses={

@@ -7,12 +7,10 @@ compacted topic `<app id>-accepted-batches` (key `sender:batch_id`), and only th
 answered. The ids are read back whole at start before any batch is admitted, and kept for good: a
 sender that crashed after our 202 may re-send its batch any time later, and must get 409.
 
-Not a Kafka transaction, although that would make events and id atomic: transaction markers take
-offsets no consumer ever sees, and the runtime's tick clock (runtime/clock.py) waits for a
-consumer's position to reach the end offset, so every service reading vbp.alliance.inbound (the
-supply service among them) would wait for ever on its ticks. A crash between the events and the
-id makes the sender's retry write the events again, with the same ids: consumers drop them as
-repeated ids (contract: a repeated id on the same topic is processed once).
+Not a Kafka transaction: a crash between the events and the id makes the sender's retry write
+the events again, with the same ids, and consumers drop them as repeated ids (contract: a
+repeated id on the same topic is processed once; the processing core remembers ids for the
+profile's dedupe window, far longer than a sender's retries).
 """
 from __future__ import annotations
 
@@ -28,8 +26,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from runtime.codec import CONTENT_TYPE
-from runtime.service import Reply
 from runtime.settings import Settings
+from runtime.shell import Reply
 from services.alliance import batch
 from services.alliance.config import AllianceConfig
 

@@ -1,25 +1,23 @@
 """The publisher: this province's outputs that partners need, onto vbp.alliance.outbound.
 
 Writes only the categories some partner is configured to receive (each pusher then filters
-for its own partner). State, in changelog-backed tables:
+for its own partner), in the transaction of the input that caused it. State, in the processing
+core's changelog-backed tables:
 - `alliance-products`, `-institutions`, `-agreements`: reference data, and per product whether
   it was shared as a winner (a listing that stops winning is then shared once more);
 - `alliance-covers`: per product, the cover of its latest monthly report;
 - `alliance-progress`: the latest vbp.quota.progress per agreement:period;
 - `alliance-summarised`: months already summarised.
-One worker owns every partition (the summaries read the progress of all four).
+The alliance service runs in one task (LoopService.one_task): the summaries read the progress
+of every agreement.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from aiokafka import TopicPartition
-
-from runtime.codec import CONTENT_TYPE
-from runtime.service import Service, track_output
+from runtime.shell import LoopService
 from schemas.envelope import CloudEvent
-from schemas.topics import TOPICS
 from services.alliance import share
 from services.alliance.config import AllianceConfig
 
@@ -27,32 +25,21 @@ log = logging.getLogger(__name__)
 
 
 class Publisher:
-    def __init__(self, service: Service, config: AllianceConfig) -> None:
+    def __init__(self, service: LoopService, config: AllianceConfig) -> None:
         self.service, self.config = service, config
         self.own = config.province
-        self.products = service.table("alliance-products", partitions=1)
-        self.institutions = service.table("alliance-institutions", partitions=1)
-        self.agreements = service.table("alliance-agreements", partitions=1)
+        self.products = service.table("alliance-products")
+        self.institutions = service.table("alliance-institutions")
+        self.agreements = service.table("alliance-agreements")
         self.covers = service.table("alliance-covers")
         self.progress = service.table("alliance-progress")
         self.summarised = service.table("alliance-summarised")
-        settings = service.settings
-        self.outbound = service.app.topic(
-            settings.topic("vbp.alliance.outbound"), key_type=bytes, value_type=bytes,
-            key_serializer="raw", value_serializer="raw")
         self.counts = {"shared": 0}
-        # A tick summarises on state partition 0 only, after every progress partition has been
-        # processed up to it (runtime/clock.py): progress is keyed by agreement, not like ticks.
-        progress = settings.topic("vbp.quota.progress")
-        for partition in range(TOPICS["vbp.quota.progress"].partitions):
-            service.clock.feeds(0, TopicPartition(progress, partition))
 
     async def send(self, event: CloudEvent | None) -> None:
         if event is None:
             return
-        track_output(await self.outbound.send(
-            key=self.own.encode(), value=event.to_json_bytes(),
-            headers=[("content-type", CONTENT_TYPE.encode())]))
+        self.service.emit_event("vbp.alliance.outbound", event, key=self.own)
         self.counts["shared"] += 1
 
     # -- escalations and decisions ------------------------------------------------------------
@@ -108,7 +95,7 @@ class Publisher:
         self.progress[f"{data['agreement_id']}:{data['period']}"] = data
 
     async def on_tick(self, tick: CloudEvent, partition: int) -> None:
-        if partition != 0 or not self.config.shares("progress"):
+        if not self.config.shares("progress"):
             return
         month = share.month_to_summarise(tick.data.as_of)
         if self.summarised.get(month):

@@ -1,8 +1,8 @@
 """Outbound: read vbp.alliance.outbound, batch, sign and push to each partner, exactly once.
 
 One loop per partner, each a plain aiokafka consumer of its own group
-(`<app id>-push-<partner>`) on the topic's single partition, with manual commits: faust's
-automatic commits cannot wait for a partner's HTTP answer. The committed offset is the
+(`<app id>-push-<partner>`) on the topic's single partition, with manual commits: a commit
+must wait for the partner's HTTP answer. The committed offset is the
 partner's cursor. The loop, for each batch of the events at offsets first..last:
 
 1. commits `first` with metadata `{"pending": [first, last]}`: the batch is fixed before it is
@@ -91,7 +91,8 @@ class Pusher:
         assert self._consumer is not None
         got = await self._consumer.getmany(self.tp, timeout_ms=int(timeout * 1000), max_records=500)
         self._buffer.extend(got.get(self.tp, []))
-        self.status["end_offset"] = self._consumer.highwater(self.tp)
+        # read_committed: what a reader can reach (the publisher writes in transactions)
+        self.status["end_offset"] = self._consumer.last_stable_offset(self.tp)
 
     async def _read_range(self, first: int, last: int) -> list[ConsumerRecord]:
         assert self._consumer is not None
@@ -137,6 +138,12 @@ class Pusher:
             if remaining <= 0:
                 return records
             await self._fetch(min(remaining, 1.0))
+            if not records and not self._buffer:
+                # all before the position is delivered: what is left are transaction markers,
+                # offsets no reader is handed; the cursor passes them
+                position = await self._consumer.position(self.tp)
+                if position > (self.status["cursor"] or 0):
+                    await self._commit(position, None)
 
     # -- delivering ---------------------------------------------------------------------------
 

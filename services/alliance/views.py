@@ -7,24 +7,25 @@ GET /v1/alliance/partners: the push cursor and outcome per partner, and the inbo
 """
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from typing import Any
 
-from runtime.service import Service
+from runtime.shell import LoopService
 from schemas.envelope import CloudEvent
 
 COVER_EXTENSIONS = ("covermonth", "coverinventory", "covermonths")
 
 
 class PartnerView:
-    """Table `alliance-partners` (one partition, like vbp.alliance.inbound): per partner province,
-    what it shared, latest version of each item by its id."""
+    """Table `alliance-partners`: per partner province, what it shared, latest version of each
+    item by its id."""
 
-    def __init__(self, service: Service) -> None:
-        self.partners = service.table("alliance-partners", partitions=1)
+    def __init__(self, service: LoopService) -> None:
+        self.partners = service.table("alliance-partners")
 
     async def on_inbound(self, event: CloudEvent) -> None:
-        state = self.partners.get(event.province) or {
+        state = copy.deepcopy(self.partners.get(event.province)) or {
             "events": 0, "last_event_time": None, "progress": {}, "shortages": {},
             "decisions": {}, "availability": {}}
         data = event.data.model_dump(mode="json")

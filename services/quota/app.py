@@ -14,6 +14,7 @@ Totals and the agreement index are derived in memory and rebuilt after every tab
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -108,7 +109,6 @@ class Quota:
         self.totals.replace(old, new)
         changed = ledger.changed_days(old, new)
         if new["product_code"] and changed:
-            # a copy: the reference agent may index an agreement while this one awaits
             for agreement in list(self.by_purchase.get(
                 (new["institution_id"], new["product_code"]), {}
             ).values()):
@@ -193,14 +193,15 @@ class Quota:
     ) -> list[tuple[str, str, rules.DecisionFinding]]:
         """quota.quarterly_completion for every quarter newly due; return suspension causes."""
         agreement_id = agreement["agreement_id"]
-        state = self.evaluations.get(agreement_id) or {"quarters": {}, "year_end": None}
+        stored = self._evaluations(agreement_id)
+        state: dict[str, Any] | None = None  # the copy changed, once there is a change
         quarters = quarters_of(agreement)
         causes = []
         for quarter in evaluated_quarters(quarters, as_of, self.policy.grace_days.value):
-            decided = state["quarters"].get(quarter.label)
+            decided = stored["quarters"].get(quarter.label)
             if decided is None:
                 quantity, _ = self.counted(agreement, quarter.start, quarter.end)
-            elif state.get("decided_on", {}).get(quarter.label) == as_of.isoformat():
+            elif stored.get("decided_on", {}).get(quarter.label) == as_of.isoformat():
                 # This tick again, after a crash amid it: the same finding, so that the
                 # institution's suspension names the same causes as before the crash.
                 quantity = decided["quantity"]
@@ -238,6 +239,8 @@ class Quota:
                 )
                 if finding.decision is not None:
                     causes.append((agreement_id, warning_id, finding.decision))
+            if state is None:
+                state = copy.deepcopy(stored)
             state["quarters"][quarter.label] = outcome
             state.setdefault("decided_on", {})[quarter.label] = as_of.isoformat()
             self.evaluations[agreement_id] = state
@@ -250,7 +253,7 @@ class Quota:
         tick: CloudEvent,
     ) -> None:
         """One suspend_monthly_settlement per institution, naming every agreement behind it."""
-        state = self._institution(institution_id)
+        state = copy.deepcopy(self._institution(institution_id))
         suspension = state["suspension"]
         if suspension is not None:  # already suspended: the new causes must catch up too
             suspension["causes"].update({a: w for a, w, _ in causes})
@@ -297,7 +300,7 @@ class Quota:
             sorted(suspension["causes"].values()),
             {"suspension_decision_id": suspension["decision_id"]},
         )
-        state["suspension"] = None
+        state = {**state, "suspension": None}
         self.institution_state[institution_id] = state
 
     async def evaluate_year_end(
@@ -307,9 +310,9 @@ class Quota:
         if as_of <= period_end:
             return
         agreement_id = agreement["agreement_id"]
-        state = self.evaluations.get(agreement_id) or {"quarters": {}, "year_end": None}
-        if state["year_end"] is not None:
+        if self._evaluations(agreement_id)["year_end"] is not None:
             return
+        state = copy.deepcopy(self._evaluations(agreement_id))
         start = date.fromisoformat(agreement["period_start"])
         cumulative, _ = self.counted(agreement, start, period_end)
         decision = rules.year_end(
@@ -374,8 +377,12 @@ class Quota:
                     tick,
                     {**finding.metrics, "generic_name": generic_name},
                 )
-        state["months"].append(month)
-        self.institution_state[institution_id] = state
+        self.institution_state[institution_id] = {**state, "months": [*state["months"], month]}
+
+    # A table's value is read as it is and changed as a copy (runtime/state.py: never in place).
+
+    def _evaluations(self, agreement_id: str) -> dict[str, Any]:
+        return self.evaluations.get(agreement_id) or {"quarters": {}, "year_end": None}
 
     def _institution(self, institution_id: str) -> dict[str, Any]:
         return self.institution_state.get(institution_id) or {"suspension": None, "months": []}

@@ -1,9 +1,9 @@
 """Settlement service: payables, payments, the overdue chain and prepayments, on clock ticks.
 
-State, all in changelog-backed tables:
+State, in the processing core's changelog-backed tables:
 - reference data (`agreements`, `institutions`, `products`), keyed as their compacted topics;
 - `records`: one record per order, accepted delivery, payment and fund transfer of an
-  institution (records.py), written once by the one agent that reads vbp.orders,
+  institution (records.py), written once by the one handler that reads vbp.orders,
   vbp.deliveries and vbp.payments (co-partitioned by institution);
 - `progress`: quota's vbp.quota.progress readings per agreement quarter (Xi'an's second
   tranche and Yunnan's continued prepayment need the purchased quantity);

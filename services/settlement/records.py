@@ -3,8 +3,8 @@
 Every input event becomes exactly one record written to one table key (``kind:institution:id``),
 holding the event id that brought it, so a redelivered event after a crash finds its record
 and changes nothing. Nothing derived is stored: who paid what is recomputed from the records
-(accounts.py), so it cannot drift from them and does not depend on the order in which faust
-happened to read the deliveries and payments topics.
+(accounts.py), so it cannot drift from them and does not depend on the order in which the
+deliveries and payments topics happened to be read.
 """
 from __future__ import annotations
 

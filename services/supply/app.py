@@ -1,12 +1,12 @@
 """Supply service: manufacturer intake, stock and demand, shortage escalation, trading gates.
 
-Inputs go to tables (state.py) by one agent per topic group; the rules run on clock ticks
+Inputs go to tables (state.py) by one handler per topic group; the rules run on clock ticks
 (evaluate.py); manufacturers submit over HTTP (intake.py, tokens.py); the read API is views.py.
-One worker owns every partition (see state.py).
+All of it runs in one task of the processing core (LoopService.one_task; see state.py).
 """
 from __future__ import annotations
 
-from runtime.service import Service, input_time
+from runtime.shell import LoopService
 from schemas.envelope import CloudEvent
 from services.supply.evaluate import Evaluator
 from services.supply.intake import Intake
@@ -16,7 +16,7 @@ from services.supply.views import Views
 
 
 class Supply:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: LoopService) -> None:
         self.state = SupplyState(service)
         self.evaluator = Evaluator(service, self.state)
         self.tokens = TokenStore(default_path())
@@ -24,34 +24,27 @@ class Supply:
         self.views = Views(service, self.state, self.evaluator)
 
 
-def build(service: Service) -> Supply:
+def build(service: LoopService) -> Supply:
+    service.one_task()
     supply = Supply(service)
     state = supply.state
 
-    @service.consume("vbp.ref.products")
-    async def supply_products_in(event: CloudEvent) -> None:
+    @service.on_reference("vbp.ref.products", "vbp.ref.institutions", "vbp.ref.agreements")
+    async def supply_reference_in(event: CloudEvent, partition: int) -> None:
         await state.on_reference(event)
 
-    @service.consume("vbp.ref.institutions")
-    async def supply_institutions_in(event: CloudEvent) -> None:
-        await state.on_reference(event)
-
-    @service.consume("vbp.ref.agreements")
-    async def supply_agreements_in(event: CloudEvent) -> None:
-        await state.on_reference(event)
-
-    @service.consume("vbp.supply.reports", "vbp.supply.incidents")
-    async def manufacturer_reports(event: CloudEvent) -> None:
+    @service.consume_shared("vbp.supply.reports", "vbp.supply.incidents")
+    async def manufacturer_reports(event: CloudEvent, partition: int) -> None:
         """Monthly reports, production stops and shortfall forecasts, keyed by manufacturer."""
-        await state.on_supply(event, input_time())
+        await state.on_supply(event, service.input_time())
 
-    @service.consume("vbp.orders", "vbp.deliveries")
-    async def demand(event: CloudEvent) -> None:
+    @service.consume_shared("vbp.orders", "vbp.deliveries")
+    async def demand(event: CloudEvent, partition: int) -> None:
         """Orders and deliveries give demand and unfilled orders."""
-        await state.on_trade(event, input_time())
+        await state.on_trade(event, service.input_time())
 
-    @service.consume("vbp.alliance.inbound")
-    async def alliance_in(event: CloudEvent) -> None:
+    @service.on_reference("vbp.alliance.inbound")
+    async def alliance_in(event: CloudEvent, partition: int) -> None:
         """Partners' winning products, the alternatives offered in escalations."""
         await state.on_partner(event)
 

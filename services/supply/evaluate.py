@@ -1,16 +1,15 @@
 """The supply rules evaluated on clock ticks, and their outputs.
 
-Every rule here is product-wide (demand across institutions, stock across manufacturers), so it
-runs once per tick, on the tick of state partition 0, after waiting until every partition's
-inputs produced before the tick have been processed (runtime/clock.py). Its memory lives in two
+Every rule here is product-wide (demand across institutions, stock across manufacturers), so
+the service runs in one task, which handles a tick after every input stamped before it
+(runtime/timeline.py). Its memory lives in two
 tables written only there:
 - ``issued``: output id -> the output as emitted (the read API's evidence, and the guard that
   an output, once emitted, is never emitted again nor rewritten);
 - ``evaluated``: what the rules must remember between ticks: the highest level a shortage
   episode has reached, the months already checked for low inventory, the products a gate has
   suspended, the last tick.
-An output is emitted before it is recorded: a crash in between emits it again, with the same id,
-which the alerts service drops.
+An output and its record in ``issued`` are committed in one transaction with the tick's offset.
 """
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from runtime.service import STATE_PARTITIONS, Service, input_time
+from runtime.shell import LoopService
 from schemas.envelope import CloudEvent
 from schemas.outputs import Alternative, DecisionIssued, ShortageEscalated, WarningRaised
 from services.supply import rules
@@ -35,7 +34,7 @@ def rank(level: str) -> int:
 
 
 class Evaluator:
-    def __init__(self, service: Service, state: SupplyState) -> None:
+    def __init__(self, service: LoopService, state: SupplyState) -> None:
         self.service = service
         self.state = state
         self.policy = service.policy.supply
@@ -44,9 +43,7 @@ class Evaluator:
         self.evaluated = service.table("evaluated")
 
     async def on_tick(self, tick: CloudEvent, partition: int) -> None:
-        if partition != 0:
-            return
-        horizon = await self._inputs_of_every_partition()
+        horizon = self.service.input_time()
         as_of: date = tick.data.as_of
         with self.state.frozen(horizon):
             await self.production_stops(as_of, tick)
@@ -57,14 +54,6 @@ class Evaluator:
             await self.consistency_gates(as_of, tick)
             await self.distributor_limits(tick)
         self.evaluated["tick"] = {"as_of": as_of.isoformat()}
-
-    async def _inputs_of_every_partition(self) -> int:
-        """The runtime waited for this partition's inputs; product-wide rules need them all.
-        Returns the tick's broker timestamp."""
-        stamp = input_time()
-        for partition in range(1, STATE_PARTITIONS):
-            await self.service.clock.wait_for(partition, stamp)
-        return stamp
 
     # -- escalations ------------------------------------------------------------------------
 

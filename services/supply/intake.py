@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from runtime import openapi
 from runtime.codec import CONTENT_TYPE
-from runtime.service import Reply, Service
+from runtime.shell import LoopService, Reply
 from schemas.base import EventData
 from schemas.envelope import new_event
 from schemas.events import EVENT_TYPES
@@ -136,7 +136,7 @@ def bearer(header: str) -> str | None:
 class Intake:
     """The two POST routes, on the supply service's web server."""
 
-    def __init__(self, service: Service, tokens: TokenStore,
+    def __init__(self, service: LoopService, tokens: TokenStore,
                  owner_of: Callable[[str], str | None]) -> None:
         self.service = service
         self.tokens = tokens
@@ -209,7 +209,7 @@ class Intake:
                 sending.set_result(None)
             finally:
                 self._inflight.pop(event_id, None)
-        except (KafkaError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, KafkaError, OSError) as error:
             log.warning("intake: Kafka did not acknowledge %s: %r", event_id, error)
             await self._reset()
             return Reply(503, {"error": "Kafka did not acknowledge the event; send it again",

@@ -2,27 +2,24 @@
 
 Tables (each input event changes one record, and the record keeps the ids of the events it
 absorbed, as in services/quota/ledger.py):
-- ``products``, ``institutions``, ``agreements`` (1 partition): the reference topics;
-- ``partner-products`` (1): partners' winning products from vbp.alliance.inbound;
-- ``orders`` (4, by institution): one record per order, in quota's ledger format;
-- ``reports`` (4, by manufacturer): one record per manufacturer, product and month;
-- ``incidents`` (4, by manufacturer): one record per incident: a stop (and its resumption) or a
-  shortfall forecast.
+- ``products``, ``institutions``, ``agreements``: the reference topics;
+- ``partner-products``: partners' winning products from vbp.alliance.inbound;
+- ``orders``: one record per order, in quota's ledger format;
+- ``reports``: one record per manufacturer, product and month;
+- ``incidents``: one record per incident: a stop (and its resumption) or a shortfall forecast.
 Ordered quantities per product and month, and the open orders, are derived in memory from the
 order records and rebuilt after recovery.
 
 Reports and incidents keep the broker timestamp of the event that made them (``stamp``; a
 resumption: ``resumed_stamp``) and the version a correction replaced (``earlier``), order
 records the stamp of each delivery and of a cancellation. A tick's rules see only what was
-stamped at or before the tick (``frozen(horizon)``): what the tick waited for (runtime/clock.py).
-After a restart the inputs are read again from their commits, and a small topic such as the
-reports runs far ahead of the orders; without the horizon a month's report could be judged
-against a demand that still lacked most of the month (seen: a low-inventory warning on a fifth
-of the true AMC).
+stamped at or before the tick (``frozen(horizon)``). The core handles inputs in timestamp order
+(runtime/timeline.py), so this holds already where producers stamp in order; the horizon keeps
+it where one did not (a report sent late with an earlier timestamp is still judged by then).
 
-Single worker: product-wide questions (AMC across institutions, stock across manufacturers) read
-every partition's records, which are all local only when one worker owns every partition. The
-service is deployed as one worker; spreading it needs the inputs re-keyed by product_code first.
+One task: product-wide questions (AMC across institutions, stock across manufacturers) read
+every record, so the service runs all of its state in one task (LoopService.one_task), one
+worker at a time; spreading it needs the inputs re-keyed by product_code first.
 """
 from __future__ import annotations
 
@@ -33,7 +30,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from runtime.service import Rejected, Service
+from runtime.loop import Rejected
+from runtime.shell import LoopService
 from schemas.envelope import CloudEvent
 from services.quota import ledger
 from services.supply import rules
@@ -113,17 +111,17 @@ def open_at(record: ledger.OrderRecord, horizon: int | None) -> bool:
 
 
 class SupplyState:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: LoopService) -> None:
         self.region = service.policy.region_code
-        self.products = service.table("products", partitions=1)
-        self.institutions = service.table("institutions", partitions=1)
-        self.agreements = service.table("agreements", partitions=1)
-        self.partners = service.table("partner-products", partitions=1)
+        self.products = service.table("products")
+        self.institutions = service.table("institutions")
+        self.agreements = service.table("agreements")
+        self.partners = service.table("partner-products")
         self.orders = service.table("orders")
         self.reports = service.table("reports")
         self.incidents = service.table("incidents")
         self.demand = Demand()
-        self.orders.on_recover(self._rebuild_demand)
+        service.on_recover(self._rebuild_demand)
         self._memo: dict[Any, Any] | None = None
         self._horizon: int | None = None  # see frozen()
 
@@ -207,7 +205,7 @@ class SupplyState:
             self.demand.replace(data.order_id, old, new)
 
     async def on_supply(self, event: CloudEvent, stamp: int) -> None:
-        """`stamp`: the event's broker timestamp (runtime.service.input_time)."""
+        """`stamp`: the event's broker timestamp (LoopService.input_time)."""
         data = event.data.model_dump(mode="json")
         manufacturer = data["manufacturer_id"]
         source = event.source

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from runtime.service import Reply, Service
+from runtime.shell import LoopService, Reply
 from services.supply import rules
 from services.supply.demand import add_months, days_in_month, first_day, months_of_stock
 from services.supply.evaluate import Evaluator
@@ -43,7 +43,7 @@ def due_by(month: str, due_day: int | None) -> date | None:
 
 
 class Views:
-    def __init__(self, service: Service, state: SupplyState, evaluator: Evaluator) -> None:
+    def __init__(self, service: LoopService, state: SupplyState, evaluator: Evaluator) -> None:
         self.state = state
         self.ev = evaluator
         self.policy = service.policy.supply

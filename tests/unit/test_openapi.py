@@ -10,16 +10,15 @@ import pytest
 import schemathesis
 from schemathesis.core.result import Ok
 
-from runtime.run import shell_of
 from runtime.settings import Settings
-from runtime.shell import Shell
+from runtime.shell import LoopService
 
 SERVICES = ("quota", "supply", "settlement", "alerts", "alliance")
 
 
-def built(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shell:
+def built(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LoopService:
     monkeypatch.setenv("VBP_DATA_DIR", str(tmp_path))
-    service = shell_of(name)(Settings.from_env(name))
+    service = LoopService(Settings.from_env(name))
     importlib.import_module(f"services.{name}.app").build(service)
     return service
 

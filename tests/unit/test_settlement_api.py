@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 from types import SimpleNamespace
 
-from runtime.service import partition_of
+from runtime.topics import partition_of
 from services.settlement.api import _as_of
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtime.service import Reply
+from runtime.shell import Reply
 from schemas.events import EXAMPLES
 from services.supply import client, tokens
 from services.supply.intake import Submission, bearer, event_type, parse
