@@ -141,6 +141,14 @@ class Task:
 _task: ContextVar[Task | None] = ContextVar("task", default=None)
 
 
+def _handling(what: str) -> Task:
+    """The task whose handler is running; `what` is refused outside a handler."""
+    task = _task.get()
+    if task is None or task.current is None:
+        raise RuntimeError(f"{what} outside a handler")
+    return task
+
+
 class Table:
     """A table as a handler sees it: the current task's store; outside a handler (read APIs),
     the stores of every task this worker runs, read-only, a key held by several (reference data
@@ -324,10 +332,9 @@ class Processor:
     def input_time(self) -> int:
         """The broker timestamp (ms) of the input being handled: a tick stamped T is handled
         after every input stamped at or before T (timeline.py)."""
-        task = _task.get()
-        if task is None or task.current is None:
-            raise RuntimeError("input_time outside a handler")
-        return task.current.timestamp
+        item = _handling("input_time").current
+        assert item is not None
+        return item.timestamp
 
     # -- emitting -------------------------------------------------------------------------------
 
@@ -336,18 +343,14 @@ class Processor:
         """An output in the current task's transaction, stamped with its input's timestamp. Of
         the outputs of one batch with the same `coalesce` key only the last is sent (a newer
         progress record supersedes an older one); decisions and warnings pass none."""
-        task = _task.get()
-        if task is None or task.current is None:
-            raise RuntimeError("emit outside a handler")
+        task = _handling("emit")
         task.outputs.append((Output(self.topic(base), type_, data, id, subject, time, key,
                                     task.current.timestamp), coalesce))
 
     def emit_event(self, base: str, event: CloudEvent, key: str) -> None:
         """An event built elsewhere (another source's envelope: alliance's outbound), as is, in
         the current task's transaction."""
-        task = _task.get()
-        if task is None or task.current is None:
-            raise RuntimeError("emit outside a handler")
+        task = _handling("emit")
         task.outputs.append((Record(self.topic(base), key.encode(), event.to_json_bytes(),
                                     timestamp_ms=task.current.timestamp,
                                     headers=[("content-type", CONTENT_TYPE.encode())]), None))
@@ -355,9 +358,7 @@ class Processor:
     def emit_internal(self, name: str, key: str, op: dict[str, Any]) -> None:
         """A JSON operation onto the service's own topic `name` (consume_internal), in the
         current task's transaction."""
-        task = _task.get()
-        if task is None or task.current is None:
-            raise RuntimeError("emit outside a handler")
+        task = _handling("emit")
         value = json.dumps(op, ensure_ascii=False, separators=(",", ":")).encode()
         task.outputs.append((Record(self.internal(name), key.encode(), value,
                                     timestamp_ms=task.current.timestamp), None))
