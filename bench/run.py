@@ -62,6 +62,7 @@ from aiokafka.errors import KafkaError
 
 from bench.kafka_tools import consumer_perf, producer_perf
 from bench.procfs import cpu_seconds, peak_rss_kb
+from bench.txn_copy import COPIES_TOPIC
 from bench.year import POLL_SECONDS, Year, replay, year_table
 from deploy import broker
 from runtime.codec import CONTENT_TYPE
@@ -792,12 +793,6 @@ async def kafka_rows(bootstrap: str, prefix: str, orders: int) -> list[Row]:
     """Kafka's perf tools: its consumer reading the loaded orders, its producer writing as many
     of the same messages to a topic of their own (KAFKA_PERF_TOPIC, acks=all)."""
     scratch = prefix + KAFKA_PERF_TOPIC
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(scratch, TOPICS[ORDERS].partitions, 1)])
-    finally:
-        await admin.close()
     payloads = [value for _, _, value in order_events(_scenario(1), 1000, "bench-perf",
                                                       random.Random("kafka-perf"))]
     rows = []
@@ -815,6 +810,13 @@ async def kafka_rows(bootstrap: str, prefix: str, orders: int) -> list[Row]:
 async def bench(args: argparse.Namespace, bootstrap: str) -> Path:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(prefix + scratch, TOPICS[ORDERS].partitions, 1)
+                                   for scratch in (KAFKA_PERF_TOPIC, COPIES_TOPIC)])
+    finally:
+        await admin.close()
     print(f"bench: topics under {prefix} on {bootstrap}; producing {args.orders:,} orders",
           flush=True)
     t0 = time.monotonic()

@@ -1,7 +1,8 @@
 """The second ceiling, for services that write messages per input: `python -m bench.txn_copy`,
 a bare aiokafka loop that reads the orders in batches (`getmany`, decoded as the baseline does)
-and writes BENCH_COPIES (default 1) messages per order, each batch with its input offsets in one
-transaction: what exactly-once writes cost with no handler and no state. Configured as the
+and writes BENCH_COPIES (default 1) messages per order to a scratch topic that no service reads,
+each batch with its input offsets in one transaction: what exactly-once writes cost with no
+handler and no state. Configured as the
 services are (VBP_KAFKA_BOOTSTRAP, VBP_TOPIC_PREFIX, VBP_APP_ID); prints "Ready" once assigned."""
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from runtime.codec import decode
 from schemas.topics import topic_name
 
+COPIES_TOPIC = "bench.copies"  # beside the contract's topics; bench.run creates it
+
 
 async def main() -> None:
     env = os.environ
     bootstrap, prefix, group = env["VBP_KAFKA_BOOTSTRAP"], env.get("VBP_TOPIC_PREFIX", ""), \
         env["VBP_APP_ID"]
     copies = int(env.get("BENCH_COPIES", "1"))
-    out = topic_name("vbp.quota.progress", prefix)
+    out = prefix + COPIES_TOPIC
     consumer = AIOKafkaConsumer(topic_name("vbp.orders", prefix), bootstrap_servers=bootstrap,
                                 group_id=group, enable_auto_commit=False,
                                 isolation_level="read_committed", auto_offset_reset="earliest")

@@ -27,8 +27,8 @@ from faults.report import Outcome
 
 PORT = 29592
 RUNS = report.REPO / ".cache" / "faults"  # one folder of worker logs per run, kept
-SCENARIOS = ("crashes", "duplicates", "reordered", "late", "rebalance", "broker", "cluster",
-             "bad_input", "http_abuse")
+SCENARIOS = ("crashes", "duplicates", "reordered", "late", "rebalance", "zombie", "broker",
+             "cluster", "bad_input", "http_abuse")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -87,7 +87,7 @@ async def _guarded(name: str, run: Callable[[], Awaitable[Outcome | list[Outcome
 async def suite(args: argparse.Namespace, bootstrap: str, workdir: Path) -> list[Outcome]:
     chosen = args.only.split(",")
     outcomes: list[Outcome] = []
-    stream = set(SCENARIOS[:7]) & set(chosen)
+    stream = set(SCENARIOS[:8]) & set(chosen)
     if stream:
         events = simulated_year(args.scale)
         institutions = institution_ids(events)
@@ -104,6 +104,7 @@ async def suite(args: argparse.Namespace, bootstrap: str, workdir: Path) -> list
             "reordered": lambda: scenarios.reordered(bootstrap, workdir, given),
             "late": lambda: scenarios.late(bootstrap, workdir, given),
             "rebalance": lambda: scenarios.rebalance(bootstrap, workdir, given),
+            "zombie": lambda: scenarios.zombie(bootstrap, workdir, given),
             "broker": lambda: scenarios.broker_restart(bootstrap, args.port, workdir, given),
             "cluster": lambda: scenarios.cluster(workdir, given),
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import signal
 import time
 from collections.abc import Iterable, Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from deploy import broker
 from faults.pipeline import RULE_SERVICES, SERVICES, Deployment, Snapshot, compare, twice
 from faults.report import Outcome
+from runtime.loop import SESSION_MS
 from sim.scenario import Emitted
 
 
@@ -157,6 +159,45 @@ async def rebalance(bootstrap: str, workdir: Path, given: Input, seed: int = 17)
         worker.stop()
     return await _finish(d, given, "rebalance", "a second quota and settlement worker joined "
                          "and left", 2 * len(second), started)
+
+
+async def zombie(bootstrap: str, workdir: Path, given: Input, seed: int = 29) -> Outcome:
+    """The zombie: with a second worker of quota, settlement and supply in each group, the first
+    is paused (SIGSTOP) mid-stream for longer than its session, so the second takes its
+    partitions (supply: its one task) and fences its transactional producers; then the first
+    resumes (SIGCONT) with the batch it was handling and works on beside the second. Whatever
+    it writes after waking must be fenced or aborted: nothing doubled, nothing lost."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    d = await _deployed(bootstrap, workdir / "zombie", given.events)
+    names = ("quota", "settlement", "supply")
+    second = [d.worker(name, 2) for name in names]
+    try:
+        for worker in second:
+            worker.spawn()
+        for worker in second:
+            worker.wait_ready(180)
+        await asyncio.sleep(rng.uniform(1.0, 4.0))
+        paused = [d.workers[name] for name in names]
+        marks = [len(worker.log()) for worker in paused]
+        for worker in paused:
+            assert worker.process is not None
+            worker.process.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(2.5 * SESSION_MS / 1000)
+        for worker in paused:
+            assert worker.process is not None
+            worker.process.send_signal(signal.SIGCONT)
+        outcome = await _finish(d, given, "zombie", "", len(paused), started)
+    finally:
+        for worker in second:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.stop()
+    refused = sum(len(re.findall(r"transaction of \S+ failed", worker.log()[mark:]))
+                  for worker, mark in zip(paused, marks, strict=True))
+    outcome.faults = (f"a quota, settlement and supply worker paused (SIGSTOP) "
+                      f"{2.5 * SESSION_MS / 1000:.0f} s, past its session, while a second took "
+                      f"over, then resumed ({refused} of their transactions refused after it)")
+    return outcome
 
 
 async def cluster(workdir: Path, given: Input, seed: int = 19) -> Outcome:

@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 from runtime.codec import CONTENT_TYPE
 from runtime.commit import MAX_MESSAGE_BYTES, CommitFailed, Record, TaskProducer
-from runtime.state import Store, restore
+from runtime.state import Seen, Store, restore
 from runtime.timeline import Cursor, Feed, Item, SharedLog, next_input
 from runtime.topics import STATE_PARTITIONS, ensure_topics, partition_of
 from schemas.envelope import CloudEvent, new_event
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[CloudEvent], Awaitable[None]]
 SharedHandler = Callable[[CloudEvent, int], Awaitable[None]]
 CURSORS = "__cursors"  # per task: shared topic[partition] -> next offset to handle
-SEEN = "__seen"  # per task: topic:event id -> day of event time (ordinal)
+SEEN = "__seen-days"  # per task: event ids handled within the dedupe window (state.Seen)
 TRIES = 3
 SESSION_MS = 10_000
 FENCED_WAIT = SESSION_MS / 1000 * 1.5  # commit.py step 5
@@ -115,10 +115,8 @@ class Task:
     """Partitioned inputs: the next offset to commit."""
     failure: Failure | None = None
     current: Item | None = None
-    seen_cutoff: int = 0
-    """Event ids of days before this (ordinal) are forgotten."""
-    seen_by_day: dict[int, list[str]] = field(default_factory=dict)
-    """The SEEN store's keys by their day, so that forgetting a day costs only its ids."""
+    seen: Seen = field(default_factory=Seen)
+    """The event ids handled within the dedupe window (SEEN's changelog)."""
     handling_since: float = 0.0
     """When the handler of `current` was called (monotonic)."""
     held: tuple[str, float] | None = None
@@ -457,11 +455,11 @@ class Processor:
                 task = self.tasks.get(tp.partition)
                 feed = task.feeds.get(tp) if task is not None else None
                 if feed is not None:
-                    feed.items.extend(self._item(r) for r in records)
+                    feed.items.extend(self._item(r, tp) for r in records)
             for tp, records in shared.items():
                 shared_log = self._logs[tp]
                 for record in records:
-                    shared_log.add(self._item(record))
+                    shared_log.add(self._item(record, tp))
             for task in list(self.tasks.values()):
                 for tp, feed in task.feeds.items():
                     lso = self._consumer.last_stable_offset(tp)
@@ -606,13 +604,14 @@ class Processor:
                              f"{now - task.commit_since:.0f} s")
         return found
 
-    def _item(self, record: Any) -> Item:
+    def _item(self, record: Any, tp: TopicPartition) -> Item:
         """An event of a type its topic does not carry is as invalid as one that does not
-        decode: dead-lettered once, also on a shared input."""
-        if self._input_of[record.topic].internal:
-            return Item.of(record, internal=True)
-        item = Item.of(record)
-        arrived_on = item.tp.topic[len(self.prefix):]
+        decode: dead-lettered once, also on a shared input. `tp`: the record's, shared by its
+        batch (a TopicPartition per record costs more than its decoding's checks)."""
+        if self._input_of[tp.topic].internal:
+            return Item.of(record, tp, internal=True)
+        item = Item.of(record, tp)
+        arrived_on = tp.topic[len(self.prefix):]
         if item.event is not None and TOPICS[arrived_on].types:  # else open: any registered type
             home = self._input_of[item.tp.topic].allowed.get(item.event.type)
             if home is None:
@@ -631,9 +630,8 @@ class Processor:
         event = item.event
         # a record every task handles counts once per worker: in its first task
         counted = not shared or item.task is not None or task.partition == min(self.tasks)
-        seen = task.stores[SEEN]
         seen_key = None if spec.internal else f"{item.tp.topic[len(self.prefix):]}:{event.id}"
-        if seen_key is not None and seen_key in seen:
+        if seen_key is not None and seen_key in task.seen:
             self.counts["duplicates"] += counted
             return
         stores = task.stores.values()
@@ -668,9 +666,7 @@ class Processor:
                 for store in stores:
                     store.end_event()
         if seen_key is not None:
-            day = event.time.date().toordinal()
-            seen[seen_key] = day
-            task.seen_by_day.setdefault(day, []).append(seen_key)
+            task.seen.add(seen_key, event.time.date().toordinal())
         self.counts["processed"] += counted
 
     async def _committed(self, task: Task) -> None:
@@ -684,7 +680,7 @@ class Processor:
             key = _cursor_key(cursor.tp)
             if task.stores[CURSORS].get(key) != cursor.offset:
                 task.stores[CURSORS][key] = cursor.offset
-        self._expire_seen(task)
+        task.seen.forget(self.dedupe_days)
         latest: dict[str, int] = {}
         for i, (_, coalesce) in enumerate(task.outputs):
             if coalesce is not None:
@@ -692,10 +688,11 @@ class Processor:
         records = [self._record(out) if isinstance(out, Output) else out
                    for i, (out, coalesce) in enumerate(task.outputs)
                    if coalesce is None or latest[coalesce] == i]
-        for name, store in task.stores.items():
+        for name, changes in [*((name, store.changes()) for name, store in task.stores.items()),
+                              (SEEN, task.seen.changes())]:
             topic = self.changelog(name)
             records += [Record(topic, key.encode(), value, partition=task.partition)
-                        for key, value in store.changes()]
+                        for key, value in changes]
         offsets = dict(task.handled)
         task.outputs.clear()
         task.handled.clear()
@@ -707,20 +704,6 @@ class Processor:
         except CommitFailed as failed:
             self.counts["aborted"] += 1
             await self._restart(task.partition, FENCED_WAIT if failed.fenced else 0.0)
-
-    def _expire_seen(self, task: Task) -> None:
-        """Forget the event ids of the days before the window that ends at the newest day."""
-        if not task.seen_by_day:
-            return
-        cutoff = max(task.seen_by_day) - self.dedupe_days
-        if cutoff <= task.seen_cutoff:
-            return
-        seen = task.stores[SEEN]
-        for day in [d for d in task.seen_by_day if d < cutoff]:
-            for key in task.seen_by_day.pop(day):
-                if seen.get(key) == day:
-                    del seen[key]
-        task.seen_cutoff = cutoff
 
     def _trim_logs(self) -> None:
         for tp, shared_log in self._logs.items():
@@ -743,11 +726,10 @@ class Processor:
         restored = await restore(self.bootstrap, list(changelogs.values()))
         stores = {}
         for name, tp in changelogs.items():
-            stores[name] = Store(name, partition)
-            stores[name].data = restored[tp]
-        task = Task(partition, producer, stores)
-        for key, day in stores[SEEN].items():
-            task.seen_by_day.setdefault(day, []).append(key)
+            if name != SEEN:
+                stores[name] = Store(name, partition)
+                stores[name].data = restored[tp]
+        task = Task(partition, producer, stores, seen=Seen(restored[changelogs[SEEN]]))
         tps = self._partitioned_tps(partition)
         committed = {tp: await self._consumer.committed(tp) or 0 for tp in tps}
         async with self._busy:
@@ -776,7 +758,7 @@ class Processor:
             self._consumer.resume(*tps)
             await self._rebuild()
         log.info("task %s started: %s", partition,
-                 {name: len(store) for name, store in stores.items()})
+                 {**{name: len(store) for name, store in stores.items()}, SEEN: len(task.seen)})
 
     async def _drop(self, partition: int) -> None:
         task = self.tasks.get(partition)

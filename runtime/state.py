@@ -113,6 +113,72 @@ class Store:
         return out
 
 
+class Seen:
+    """The event ids a task has handled within the dedupe window, with the day of their event
+    time (ordinal). In its changelog as one record per day and batch, keyed `<day>:<n>` and
+    holding that day's ids the batch added, not one record per id: for most inputs the id is
+    all the state they change. Forgetting a day deletes its records (tombstones). Restored, a
+    key read again replaces its earlier value, so a number `n` may be used again once its key
+    is deleted."""
+
+    def __init__(self, records: dict[str, list[str]] | None = None) -> None:
+        self.day_of: dict[str, int] = {}
+        self._ids_by_day: dict[int, list[str]] = {}
+        self._keys_by_day: dict[int, list[str]] = {}
+        self._added: dict[int, list[str]] = {}  # since the last `changes`
+        self._deleted: list[str] = []
+        self._next = 0
+        self.cutoff = 0
+        """Ids of days before this are forgotten."""
+        for key, ids in (records or {}).items():
+            day, n = (int(part) for part in key.split(":"))
+            self._keys_by_day.setdefault(day, []).append(key)
+            self._next = max(self._next, n + 1)
+            for id_ in ids:
+                self._note(id_, day)
+
+    def __contains__(self, id_: object) -> bool:
+        return id_ in self.day_of
+
+    def __len__(self) -> int:
+        return len(self.day_of)
+
+    def add(self, id_: str, day: int) -> None:
+        self._note(id_, day)
+        self._added.setdefault(day, []).append(id_)
+
+    def _note(self, id_: str, day: int) -> None:
+        self.day_of[id_] = day
+        self._ids_by_day.setdefault(day, []).append(id_)
+
+    def forget(self, window_days: int) -> None:
+        """Forget the days before the window of `window_days` that ends at the newest day."""
+        if not self._ids_by_day:
+            return
+        cutoff = max(self._ids_by_day) - window_days
+        if cutoff <= self.cutoff:
+            return
+        for day in [d for d in self._ids_by_day if d < cutoff]:
+            for id_ in self._ids_by_day.pop(day):
+                if self.day_of.get(id_) == day:
+                    del self.day_of[id_]
+            self._deleted += self._keys_by_day.pop(day, [])
+            self._added.pop(day, None)
+        self.cutoff = cutoff
+
+    def changes(self) -> list[tuple[str, bytes | None]]:
+        """The changelog records since the last call (as Store.changes)."""
+        out: list[tuple[str, bytes | None]] = [(key, None) for key in self._deleted]
+        for day, ids in sorted(self._added.items()):
+            key = f"{day}:{self._next}"
+            self._next += 1
+            self._keys_by_day.setdefault(day, []).append(key)
+            out.append((key, encode(ids)))
+        self._added.clear()
+        self._deleted.clear()
+        return out
+
+
 async def restore(bootstrap: str,
                   tps: list[TopicPartition]) -> dict[TopicPartition, dict[str, Any]]:
     """The latest value per key of each changelog partition in `tps`, read_committed, up to its

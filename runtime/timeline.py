@@ -5,8 +5,9 @@ of those days must be handled before the tick's rules run, also when a replay fr
 finds the small clock topic long before the orders. So each task merges its inputs (its
 partition of each keyed topic, and its cursor on each shared topic: reference data, the clock) by
 record timestamp: the next record handled is the lowest-stamped head of all of them (ties: the
-order the inputs were declared, the clock last, then the offset). An input with nothing buffered that may still
-have records (its position short of the partition's last stable offset) holds the task back,
+order the inputs were declared, the clock last, then the offset). An input with nothing buffered
+that may still have records (its position short of the partition's last stable offset) holds
+the task back,
 since its next record may be stamped earlier than every head; an input read to its end holds
 nothing back (before a tick, that end is confirmed with the broker: the last fetch's may be
 stale; loop.Processor._ends_confirmed). This is Kafka Streams' timestamp synchronisation,
@@ -45,8 +46,7 @@ class Item:
     """For a shared input: the only task it concerns (None: every task)."""
 
     @classmethod
-    def of(cls, record: Any, internal: bool = False) -> Item:
-        tp = TopicPartition(record.topic, record.partition)
+    def of(cls, record: Any, tp: TopicPartition, internal: bool = False) -> Item:
         try:
             event, error = (json.loads(record.value) if internal else decode(record.value)), None
         except (InvalidEvent, ValueError, TypeError) as invalid:

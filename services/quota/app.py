@@ -126,14 +126,14 @@ class Quota:
         that is later (an agreement read after its orders): a reader of the progress as of a
         day (settlement's prepayment tranches) must not see purchases of later days."""
         quarters = quarters_of(agreement)
+        totals = self.quarter_totals(agreement, quarters)
         chosen = [q for q in quarters if since is None or q.end >= since]
         for quarter in chosen:
             time = cause.time
-            counted = self.totals.last_day(
-                agreement["institution_id"], agreement["product_code"], quarter.end)
+            counted = totals[quarter.index - 1].last_day
             if counted is not None and counted > time.date():
                 time = datetime.combine(counted, datetime.min.time(), time.tzinfo)
-            progress = self.progress(agreement, quarters, quarter, time.date())
+            progress = self.progress(agreement, quarters, totals, quarter, time.date())
             await self.service.emit(
                 "vbp.quota.progress",
                 "vbp.quota.progress",
@@ -145,11 +145,21 @@ class Quota:
                 coalesce=f"{agreement['agreement_id']}:{quarter.label}",  # the latest stands
             )
 
+    def quarter_totals(self, agreement: dict[str, Any], quarters: list[Quarter],
+                       ) -> list[ledger.PeriodTotals]:
+        """The totals of each of the agreement's quarters, in order."""
+        return self.totals.by_period(agreement["institution_id"], agreement["product_code"],
+                                     [(q.start, q.end) for q in quarters])
+
     def progress(
-        self, agreement: dict[str, Any], quarters: list[Quarter], quarter: Quarter, as_of: date
+        self, agreement: dict[str, Any], quarters: list[Quarter],
+        totals: list[ledger.PeriodTotals], quarter: Quarter, as_of: date
     ) -> QuotaProgress:
-        quantity, sums = self.counted(agreement, quarter.start, quarter.end)
-        cumulative, _ = self.counted(agreement, quarters[0].start, quarter.end)
+        """`totals`: quarter_totals(agreement, quarters)."""
+        counts = self.policy.counts.value or "ordered"
+        sums = totals[quarter.index - 1].sums
+        quantity = sums[counts]
+        cumulative = sum(t.sums[counts] for t in totals[:quarter.index])
         cumulative_target = sum(q.target for q in quarters if q.index <= quarter.index)
         return QuotaProgress(
             agreement_id=agreement["agreement_id"],

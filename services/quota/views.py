@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 
 def agreement_view(quota: Quota, agreement: dict[str, Any], as_of: date | None) -> dict[str, Any]:
     quarters = quarters_of(agreement)
+    totals = quota.quarter_totals(agreement, quarters)
     period = [
-        quota.progress(agreement, quarters, q, as_of or q.end + timedelta(days=1)).model_dump(
-            mode="json"
-        )
+        quota.progress(agreement, quarters, totals, q,
+                       as_of or q.end + timedelta(days=1)).model_dump(mode="json")
         for q in quarters
         if as_of is None or q.start < as_of
     ]

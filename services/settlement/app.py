@@ -22,7 +22,9 @@ avg_monthly_disbursement, our extension).
 from __future__ import annotations
 
 import copy
+from bisect import bisect_left
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -34,7 +36,7 @@ from runtime.topics import partition_of
 from schemas.envelope import CloudEvent
 from schemas.outputs import DecisionIssued, WarningRaised
 from services.settlement import accounts, notices, records, rules
-from services.settlement.ledger import PrepaymentRelease, reconcile_prepayments
+from services.settlement.ledger import Payable, Payment, PrepaymentRelease, reconcile_prepayments
 
 YEARLY = "share_of_prior_year_monthly_disbursement"
 
@@ -59,6 +61,7 @@ class Settlement:
         self.index = records.Index()
         self.agreements_of: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.progress_of: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        self._settlements: dict[str, _Settlements] = {}  # institution -> settled()'s last
         service.on_recover(self._rebuild_records)
         service.on_recover(self._rebuild_agreements)
         service.on_recover(self._rebuild_progress)
@@ -67,11 +70,13 @@ class Settlement:
 
     async def _rebuild_records(self) -> None:
         self.index.clear()
+        self._settlements.clear()
         for key, record in self.records.items():
             self.index.add(key, record)
 
     async def _rebuild_agreements(self) -> None:
         self.agreements_of.clear()
+        self._settlements.clear()
         for agreement in self.agreements.values():
             self._index_agreement(agreement)
 
@@ -84,7 +89,9 @@ class Settlement:
                          old: dict[str, Any] | None = None) -> None:
         if old is not None:  # an amendment may move it
             self.agreements_of[old["institution_id"]].pop(old["agreement_id"], None)
+            self._settlements.pop(old["institution_id"], None)
         self.agreements_of[agreement["institution_id"]][agreement["agreement_id"]] = agreement
+        self._settlements.pop(agreement["institution_id"], None)
 
     def kind_of(self, institution_id: str) -> str | None:
         registered = self.institutions.get(institution_id)
@@ -93,16 +100,26 @@ class Settlement:
         return "pharmacy" if institution_id.startswith("P") else None  # contract: P = pharmacy
 
     def settled(self, institution_id: str, before: date | None = None) -> accounts.Settled:
-        """The institution's payables with the payments made before ``before`` applied."""
-        orders = self.index.of(institution_id, "order")
-        agreements = list(self.agreements_of.get(institution_id, {}).values())
-        payables = {
-            delivery_id: records.payable_of(
-                delivery, records.supplier_of(delivery, orders, agreements))
-            for delivery_id, delivery in self.index.of(institution_id, "delivery").items()}
-        payments = [records.payment_of(p)
-                    for p in self.index.of(institution_id, "payment").values()]
-        return accounts.settle(payables, payments, before)
+        """The institution's payables with the payments made before ``before`` applied. Kept
+        until the institution's records or agreements change, or another payment falls before
+        ``before``: each tick asks it of every institution, and most have not moved."""
+        kept = self._settlements.get(institution_id)
+        if kept is None:
+            orders = self.index.of(institution_id, "order")
+            agreements = list(self.agreements_of.get(institution_id, {}).values())
+            payables = {
+                delivery_id: records.payable_of(
+                    delivery, records.supplier_of(delivery, orders, agreements))
+                for delivery_id, delivery in self.index.of(institution_id, "delivery").items()}
+            payments = sorted((records.payment_of(p)
+                               for p in self.index.of(institution_id, "payment").values()),
+                              key=lambda p: (p.paid_on, p.payment_id))
+            kept = self._settlements[institution_id] = _Settlements(payables, payments)
+        paid = len(kept.payments) if before is None else bisect_left(
+            kept.payments, before, key=lambda p: p.paid_on)
+        if kept.result is None or kept.result[0] != paid:
+            kept.result = paid, accounts.settle(kept.payables, kept.payments[:paid])
+        return kept.result[1]
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -132,7 +149,7 @@ class Settlement:
             if records.same_fact(old, record):
                 return
         self.records[key] = record
-        self.index.add(key, record)
+        self._settlements.pop(self.index.add(key, record), None)
 
     async def on_progress(self, event: CloudEvent) -> None:
         data = event.data
@@ -345,6 +362,16 @@ def release_of(stored: dict[str, Any], institution_id: str) -> PrepaymentRelease
     return PrepaymentRelease(stored["release_id"], institution_id, Decimal(stored["amount"]),
                              date.fromisoformat(stored["released_on"]), stored["account"],
                              stored["label"])
+
+
+@dataclass
+class _Settlements:
+    """An institution's payables and its payments in the order they were paid (Settlement.
+    settled); `result`: how many of them the last answer applied, and that answer."""
+
+    payables: dict[str, Payable]
+    payments: list[Payment]
+    result: tuple[int, accounts.Settled] | None = None
 
 
 def build(service: LoopService) -> Settlement:

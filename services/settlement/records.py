@@ -66,9 +66,11 @@ class Index:
     def clear(self) -> None:
         self._by.clear()
 
-    def add(self, key: str, record: Record) -> None:
+    def add(self, key: str, record: Record) -> str:
+        """Returns the record's institution."""
         kind, institution_id, object_id = key.split(":", 2)
         self._by[institution_id][kind][object_id] = record
+        return institution_id
 
     def institutions(self) -> list[str]:
         return sorted(self._by)

@@ -148,7 +148,7 @@ async def test_event_ids_are_remembered_for_the_window_only(
         assert latest_totals(progress)[key] == 4  # ev-1 again, 8 days on: not remembered
         assert loop.health()["duplicates"] == 1
         task = loop.tasks[partition_of(inst)]
-        assert sorted(task.stores["__seen"].values()) == [date(2020, 1, 1).toordinal(),
+        assert sorted(task.seen.day_of.values()) == [date(2020, 1, 1).toordinal(),
                                                           date(2020, 1, 9).toordinal()]
     finally:
         await loop.stop()
