@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import tempfile
-from pathlib import Path
 
 from deploy.broker import KAFKA_SH, REPO
 
@@ -42,7 +41,8 @@ def consumer_perf(bootstrap: str, topic: str, count: int, group: str) -> dict[st
             "peak_rss_kb": peak}
 
 
-def producer_perf(bootstrap: str, topic: str, count: int, payloads: list[bytes]) -> dict[str, float]:
+def producer_perf(bootstrap: str, topic: str, count: int,
+                  payloads: list[bytes]) -> dict[str, float]:
     """`count` records drawn from `payloads` (the load's own order messages), acks=all."""
     with tempfile.NamedTemporaryFile(suffix=".payloads") as file:
         file.write(b"\n".join(payloads))

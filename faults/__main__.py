@@ -49,6 +49,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="schemathesis examples per operation (default 25, --quick 10)")
     parser.add_argument("--only", default=None,
                         help="comma-separated: " + ", ".join(SCENARIOS) + " (default: all)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each chosen stream scenario this many times in a row against "
+                             "one reference run (e.g. --only crashes --repeat 30)")
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--report", type=Path, default=report.REPORT)
     args = parser.parse_args(argv)
@@ -97,20 +100,27 @@ async def suite(args: argparse.Namespace, bootstrap: str, workdir: Path) -> list
               f"in {seconds:.0f} s", flush=True)
         outcomes.append(Outcome("reference", "none", 0, len(events), [], seconds))
         given = scenarios.Input(events, institutions, snapshot)
-        runs: dict[str, Callable[[], Awaitable[Outcome]]] = {
-            "crashes": lambda: scenarios.crashes(bootstrap, workdir, given, args.kills,
-                                                 tuple(args.crash.split(","))),
-            "duplicates": lambda: scenarios.duplicates(bootstrap, workdir, given),
-            "reordered": lambda: scenarios.reordered(bootstrap, workdir, given),
-            "late": lambda: scenarios.late(bootstrap, workdir, given),
-            "rebalance": lambda: scenarios.rebalance(bootstrap, workdir, given),
-            "zombie": lambda: scenarios.zombie(bootstrap, workdir, given),
-            "broker": lambda: scenarios.broker_restart(bootstrap, args.port, workdir, given),
-            "cluster": lambda: scenarios.cluster(workdir, given),
+        # `n`: the repetition (--repeat), which gets a folder of logs and a random seed of its
+        # own; the first is the suite's usual run
+        runs: dict[str, Callable[[Path, int], Awaitable[Outcome]]] = {
+            "crashes": lambda wd, n: scenarios.crashes(bootstrap, wd, given, args.kills,
+                                                       tuple(args.crash.split(",")), seed=7 + n),
+            "duplicates": lambda wd, n: scenarios.duplicates(bootstrap, wd, given),
+            "reordered": lambda wd, n: scenarios.reordered(bootstrap, wd, given),
+            "late": lambda wd, n: scenarios.late(bootstrap, wd, given),
+            "rebalance": lambda wd, n: scenarios.rebalance(bootstrap, wd, given, seed=17 + n),
+            "zombie": lambda wd, n: scenarios.zombie(bootstrap, wd, given, seed=29 + n),
+            "broker": lambda wd, n: scenarios.broker_restart(bootstrap, args.port, wd, given,
+                                                             seed=13 + n),
+            "cluster": lambda wd, n: scenarios.cluster(wd, given, seed=19 + n),
         }
         for name in chosen:
-            if name in runs:
-                outcomes += await _guarded(name, runs[name])
+            for n in range(args.repeat if name in runs else 0):
+                wd = workdir if args.repeat == 1 else workdir / f"{name}-{n + 1:02d}"
+                found = await _guarded(name, lambda run=runs[name], wd=wd, n=n: run(wd, n))
+                for outcome in found if args.repeat > 1 else ():
+                    outcome.scenario += f" #{n + 1}"
+                outcomes += found
     if "bad_input" in chosen:
         outcomes += await _guarded("bad_input", lambda: bad_input.scenario(
             bootstrap, workdir / "bad_input", args.hostile))

@@ -165,20 +165,22 @@ async def zombie(bootstrap: str, workdir: Path, given: Input, seed: int = 29) ->
     """The zombie: with a second worker of quota, settlement and supply in each group, the first
     is paused (SIGSTOP) mid-stream for longer than its session, so the second takes its
     partitions (supply: its one task) and fences its transactional producers; then the first
-    resumes (SIGCONT) with the batch it was handling and works on beside the second. Whatever
-    it writes after waking must be fenced or aborted: nothing doubled, nothing lost."""
+    resumes (SIGCONT) with the batch it was handling and works on beside the second, which
+    leaves after a while (the snapshot reads the first's tables, holding every partition).
+    Whatever it writes after waking must be fenced or aborted: nothing doubled, nothing
+    lost."""
     started = time.monotonic()
     rng = random.Random(seed)
     d = await _deployed(bootstrap, workdir / "zombie", given.events)
     names = ("quota", "settlement", "supply")
     second = [d.worker(name, 2) for name in names]
+    paused = [d.workers[name] for name in names]
     try:
         for worker in second:
             worker.spawn()
         for worker in second:
             worker.wait_ready(180)
         await asyncio.sleep(rng.uniform(1.0, 4.0))
-        paused = [d.workers[name] for name in names]
         marks = [len(worker.log()) for worker in paused]
         for worker in paused:
             assert worker.process is not None
@@ -187,8 +189,14 @@ async def zombie(bootstrap: str, workdir: Path, given: Input, seed: int = 29) ->
         for worker in paused:
             assert worker.process is not None
             worker.process.send_signal(signal.SIGCONT)
+        await asyncio.sleep(rng.uniform(10.0, 20.0))  # both at work, then the second leaves
+        for worker in second:
+            worker.stop()
         outcome = await _finish(d, given, "zombie", "", len(paused), started)
     finally:
+        for worker in paused:  # never left stopped, whatever failed
+            if worker.process is not None and worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGCONT)
         for worker in second:
             if worker.process is not None and worker.process.poll() is None:
                 worker.stop()

@@ -29,7 +29,8 @@ def _docker_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    """VBP_KAFKA_BOOTSTRAP if set, else a testcontainers Kafka, else the project's local broker."""
+    """VBP_KAFKA_BOOTSTRAP if set, else a testcontainers Kafka, else the project's local broker,
+    wiped first and stopped after (VBP_TEST_KEEP_BROKER=1: reused as it is, and left running)."""
     if os.environ.get("VBP_KAFKA_BOOTSTRAP"):
         yield os.environ["VBP_KAFKA_BOOTSTRAP"]
         return
@@ -39,11 +40,17 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
+    keep = os.environ.get("VBP_TEST_KEEP_BROKER")
+    if not keep:
+        # a fresh broker per session: every test leaves topics, groups and transactional ids
+        # behind, and a broker kept over many sessions ran out of heap loading them (seen:
+        # OutOfMemoryError in its transaction state manager at start)
+        broker.single("wipe", TEST_BROKER_PORT)
     broker.single("start", TEST_BROKER_PORT)
     try:
         yield f"127.0.0.1:{TEST_BROKER_PORT}"
     finally:
-        if not os.environ.get("VBP_TEST_KEEP_BROKER"):
+        if not keep:
             broker.kafka("stop", "--port", str(TEST_BROKER_PORT))
 
 

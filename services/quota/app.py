@@ -118,16 +118,29 @@ class Quota:
         self, agreement: dict[str, Any], since: date | None, cause: CloudEvent
     ) -> None:
         """vbp.quota.progress for every quarter whose figures a change on day `since` moved (None:
-        every quarter): its own and, through the cumulative figures, every later one. So the
-        latest record per key is the same whatever order the orders and deliveries topics were
-        read in (a delivery may be read before its order).
-
-        Each record is stamped with its cause's time, or with the latest day it counts when
-        that is later (an agreement read after its orders): a reader of the progress as of a
-        day (settlement's prepayment tranches) must not see purchases of later days."""
+        every quarter): its own and, through the cumulative figures, every later one that has
+        begun (by the cause's day or the latest tick). So the latest record per key is the same
+        whatever order the orders and deliveries topics were read in (a delivery may be read
+        before its order). A quarter not yet begun gets its first record from the tick of its
+        first day (on_tick), with the figures of then: sent with every order before, it made
+        quota write about twice as many records as it read, none of them news."""
         quarters = quarters_of(agreement)
+        begun = cause.time.date()
+        latest_tick = self.service.tick_of(partition_of(agreement["institution_id"]))
+        if latest_tick is not None and latest_tick > begun:
+            begun = latest_tick
+        await self._publish(agreement, quarters, [
+            q for q in quarters if (since is None or q.end >= since) and q.start <= begun], cause)
+
+    async def _publish(self, agreement: dict[str, Any], quarters: list[Quarter],
+                       chosen: list[Quarter], cause: CloudEvent) -> None:
+        """The progress of the `chosen` of the agreement's `quarters`. Each record is stamped
+        with its cause's time, or with the latest day it counts when that is later (an
+        agreement read after its orders): a reader of the progress as of a day (settlement's
+        prepayment tranches) must not see purchases of later days."""
+        if not chosen:
+            return
         totals = self.quarter_totals(agreement, quarters)
-        chosen = [q for q in quarters if since is None or q.end >= since]
         for quarter in chosen:
             time = cause.time
             counted = totals[quarter.index - 1].last_day
@@ -182,8 +195,13 @@ class Quota:
         mine = [
             a for a in self.agreements.values() if partition_of(a["institution_id"]) == partition
         ]
+        previous = self.service.tick_of(partition)  # the tick before this one (on_tick)
         suspensions: dict[str, list[tuple[str, str, rules.DecisionFinding]]] = defaultdict(list)
         for agreement in sorted(mine, key=lambda a: a["agreement_id"]):
+            quarters = quarters_of(agreement)
+            await self._publish(agreement, quarters, [  # quarters begun since the last tick
+                q for q in quarters if q.start <= as_of and (previous is None
+                                                            or q.start > previous)], tick)
             for cause in await self.evaluate_quarters(agreement, as_of, tick):
                 suspensions[agreement["institution_id"]].append(cause)
             await self.evaluate_year_end(agreement, as_of, tick)

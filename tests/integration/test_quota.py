@@ -179,7 +179,8 @@ async def test_worker_killed_mid_stream_counts_every_order_once(
     service = ServiceProcess("quota", kafka_bootstrap, topic_prefix, tmp_path)
     service.start()
     sender = asyncio.create_task(send(kafka_bootstrap, topic_prefix + "vbp.orders", orders))
-    await read(kafka_bootstrap, topic_prefix + "vbp.quota.progress", until=lambda r: len(r) >= 500)
+    await read(kafka_bootstrap, topic_prefix + "vbp.quota.progress", until=lambda rs: any(
+        r.json()["data"]["cumulative_quantity"] >= expected // 4 for r in rs))  # mid-stream
     service.stop(signal.SIGKILL)
     await sender
     service.start()

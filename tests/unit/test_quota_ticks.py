@@ -3,12 +3,16 @@ agreements' quarter outcomes but before the institution's suspension reads the t
 must name the same causes (000 §五(三): one suspension per institution, naming every agreement
 under the floor; the fault suite's `crashes` found the second copy naming only some).
 
-Tables are dicts and the broker a list of what is emitted, so the real tick handler runs
-without Kafka.
+Progress is sent for the quarters that have begun: a quarter's first record comes from the tick
+of its first day (issue 18: progress for a quarter that has not begun need not be sent).
+
+Tables are dicts and the broker a list of what is emitted, so the real handlers run without
+Kafka.
 """
 from __future__ import annotations
 
 import copy
+from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,9 +32,13 @@ def quota(tables: dict[str, dict[str, Any]]) -> tuple[Quota, list[tuple[str, str
     async def emit(topic: str, type_: str, data: Any, **fields: Any) -> None:
         emitted.append((topic, fields["id"], data.model_dump(mode="json")))
 
+    def tick_of(partition: int) -> date | None:  # as LoopService.tick_of
+        day = tables.get("ticks", {}).get(str(partition))
+        return date.fromisoformat(day) if day else None
+
     service = SimpleNamespace(
         policy=load_profile("guizhou"), emit=emit, on_recover=lambda callback: None,
-        table=lambda name: tables.setdefault(name, {}))
+        table=lambda name: tables.setdefault(name, {}), tick_of=tick_of)
     return Quota(service), emitted  # type: ignore[arg-type]
 
 
@@ -72,3 +80,33 @@ async def test_a_tick_read_again_after_a_crash_amid_it_suspends_with_the_same_ca
     # A later tick does not decide Q1 again, nor suspend twice.
     await again.on_tick(tick("2020-05-02"), partition)
     assert decisions(emitted_again) == [suspension]
+
+
+def order(n: int, day: str, quantity: int) -> Any:
+    data = {**EXAMPLES["vbp.order.placed"], "order_id": f"ord-{n}", "quantity": quantity}
+    return new_event("vbp.order.placed", data, id=f"ev-ord-{n}", source="/platform/520000",
+                     time=f"{day}T09:00:00+08:00", province="520000")
+
+
+def progress(emitted: list[tuple[str, str, dict]]) -> list[tuple[str, int]]:
+    """(period, cumulative quantity) of each progress record, in the order sent."""
+    return [(data["period"], data["cumulative_quantity"])
+            for topic, _, data in emitted if topic == "vbp.quota.progress"]
+
+
+async def test_progress_is_sent_for_begun_quarters_and_a_quarter_begins_with_its_tick() -> None:
+    partition = partition_of(INSTITUTION)
+    tables: dict[str, dict[str, Any]] = {}
+    service, emitted = quota(tables)
+    await service.on_reference(agreement(1, EXAMPLES["vbp.order.placed"]["product_code"]),
+                               partition)
+    assert progress(emitted) == []  # signed before its period: no quarter has begun
+    await service.on_trade(order(1, "2020-02-10", 300))
+    assert progress(emitted) == [("2020-Q1", 300)]  # not Q2 to Q4, whose cumulative moved
+    emitted.clear()
+    await service.on_tick(tick("2020-04-01"), partition)
+    assert ("2020-Q2", 300) in progress(emitted) and ("2020-Q3", 300) not in progress(emitted)
+    tables.setdefault("ticks", {})[str(partition)] = "2020-04-01"  # as LoopService records it
+    emitted.clear()
+    await service.on_trade(order(2, "2020-03-30", 50))  # late: Q2 has begun by the tick
+    assert progress(emitted) == [("2020-Q1", 350), ("2020-Q2", 350)]
