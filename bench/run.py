@@ -795,6 +795,7 @@ def report(rows: list[Row], baseline: Row, args: argparse.Namespace, prefix: str
             {"name": r.name, "events": r.events, "seconds": round(r.seconds, 3),
              "events_per_s": round(r.rate, 1), "cpu_s_per_1000": round(r.cpu_per_1000, 4),
              "peak_rss_kb": r.peak_rss_kb, "startup_s": r.startup_seconds,
+             "written": r.written, "copies_of": r.copies_of,
              "latency": [{"rate": x.rate, "sent": x.sent, "answered": x.answered,
                           "p50_ms": round(x.p50, 1), "p95_ms": round(x.p95, 1),
                           "p99_ms": round(x.p99, 1), "kept_up": x.kept_up}

@@ -10,7 +10,8 @@ import logging
 import os
 import signal
 
-from runtime.loop import Processor, Table
+from runtime.loop import Processor
+from runtime.task import Table
 from schemas.envelope import CloudEvent
 from schemas.outputs import QuotaProgress
 

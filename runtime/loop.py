@@ -24,9 +24,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +34,7 @@ from pydantic import BaseModel
 from runtime.codec import CONTENT_TYPE
 from runtime.commit import MAX_MESSAGE_BYTES, CommitFailed, Record, TaskProducer
 from runtime.state import Seen, Store, restore
+from runtime.task import Failure, Input, Output, Table, Task, current, handling
 from runtime.timeline import Cursor, Feed, Item, SharedLog, next_input
 from runtime.topics import STATE_PARTITIONS, ensure_topics, partition_of
 from schemas.envelope import CloudEvent, new_event
@@ -61,161 +60,6 @@ class Rejected(Exception):
 
 class HandlerFailed(Exception):
     """A valid event a handler failed on, every try."""
-
-
-@dataclass
-class Input:
-    bases: tuple[str, ...]
-    handler: Callable[..., Awaitable[None]]
-    shared: bool
-    route: Callable[[CloudEvent], str | None] | None
-    allowed: dict[str, str]
-    """event type -> the contract topic it belongs on."""
-    internal: bool = False
-    """The service's own topic of JSON operations (not CloudEvents): handed over as decoded,
-    not checked against the contract, not remembered by id (their handlers apply them
-    idempotently)."""
-
-
-@dataclass
-class Failure:
-    label: str
-    error: str
-    since: float
-    retry_at: float
-
-
-@dataclass(slots=True)
-class Output:
-    """An emitted event, built and serialised at commit time unless a later one of the same
-    coalesce key supersedes it."""
-
-    topic: str
-    type: str
-    data: BaseModel
-    id: str
-    subject: str
-    time: datetime
-    key: str | None
-    timestamp_ms: int
-
-
-@dataclass
-class Task:
-    """One state partition this worker runs."""
-
-    partition: int
-    producer: TaskProducer
-    stores: dict[str, Store]
-    feeds: dict[TopicPartition, Feed] = field(default_factory=dict)
-    cursors: dict[TopicPartition, Cursor] = field(default_factory=dict)
-    outputs: list[tuple[Record | Output, str | None]] = field(default_factory=list)
-    """(record or output to build, coalesce key) in the order emitted."""
-    handled: dict[TopicPartition, int] = field(default_factory=dict)
-    """Partitioned inputs: the next offset to commit."""
-    failure: Failure | None = None
-    current: Item | None = None
-    seen: Seen = field(default_factory=Seen)
-    """The event ids handled within the dedupe window (SEEN's changelog)."""
-    handling_since: float = 0.0
-    """When the handler of `current` was called (monotonic)."""
-    held: tuple[str, float] | None = None
-    """The input that holds the task back while others have records (timeline.py), and since
-    when."""
-    commit_since: float = 0.0
-    confirmed: tuple[TopicPartition, int] | None = None
-    """The tick whose inputs' ends the broker confirmed (`_ends_confirmed`)."""
-    caught_up: bool = False
-    """It has handled every input to the end it saw, at least once since it started."""
-    committing: asyncio.Task[None] | None = None
-    """The previous batch's transaction, in flight while the next batches are fetched and
-    handled."""
-
-    def inputs(self) -> Iterator[Feed | Cursor]:
-        yield from self.feeds.values()
-        yield from self.cursors.values()
-
-
-_task: ContextVar[Task | None] = ContextVar("task", default=None)
-
-
-def _handling(what: str) -> Task:
-    """The task whose handler is running; `what` is refused outside a handler."""
-    task = _task.get()
-    if task is None or task.current is None:
-        raise RuntimeError(f"{what} outside a handler")
-    return task
-
-
-class Table:
-    """A table as a handler sees it: the current task's store; outside a handler (read APIs),
-    the stores of every task this worker runs, read-only, a key held by several (reference data
-    copied to every task) once."""
-
-    def __init__(self, processor: Processor, name: str) -> None:
-        self.processor = processor
-        self.name = name
-
-    def _store(self) -> Store:
-        task = _task.get()
-        if task is None:
-            raise RuntimeError(f"table {self.name} written outside a handler")
-        return task.stores[self.name]
-
-    def _everywhere(self) -> Iterator[Store]:
-        task = _task.get()
-        if task is not None:
-            yield task.stores[self.name]
-        else:
-            for t in self.processor.tasks.values():
-                yield t.stores[self.name]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        for store in self._everywhere():
-            if key in store:
-                return store[key]
-        return default
-
-    def __getitem__(self, key: str) -> Any:
-        for store in self._everywhere():
-            if key in store:
-                return store[key]
-        raise KeyError(key)
-
-    def __contains__(self, key: object) -> bool:
-        return any(key in store for store in self._everywhere())
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._store()[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._store()[key]
-
-    def pop(self, key: str, default: Any = None) -> Any:
-        return self._store().pop(key, default)
-
-    def items(self) -> Iterator[tuple[str, Any]]:
-        if _task.get() is not None:
-            yield from self._store().items()
-            return
-        given: set[str] = set()
-        for store in self._everywhere():
-            for key, value in store.items():
-                if key not in given:
-                    given.add(key)
-                    yield key, value
-
-    def keys(self) -> Iterator[str]:
-        return (key for key, _ in self.items())
-
-    def values(self) -> Iterator[Any]:
-        return (value for _, value in self.items())
-
-    def __iter__(self) -> Iterator[str]:
-        return self.keys()
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self.items())
 
 
 class Processor:
@@ -264,7 +108,7 @@ class Processor:
         if name in self.table_names:
             raise ValueError(f"table {name} declared twice")
         self.table_names.append(name)
-        return Table(self, name)
+        return Table(self.tasks, name)
 
     def changelog(self, name: str) -> str:
         return f"{self.app_id}-{name}-changelog"
@@ -330,7 +174,7 @@ class Processor:
     def input_time(self) -> int:
         """The broker timestamp (ms) of the input being handled: a tick stamped T is handled
         after every input stamped at or before T (timeline.py)."""
-        item = _handling("input_time").current
+        item = handling("input_time").current
         assert item is not None
         return item.timestamp
 
@@ -341,14 +185,14 @@ class Processor:
         """An output in the current task's transaction, stamped with its input's timestamp. Of
         the outputs of one batch with the same `coalesce` key only the last is sent (a newer
         progress record supersedes an older one); decisions and warnings pass none."""
-        task = _handling("emit")
+        task = handling("emit")
         task.outputs.append((Output(self.topic(base), type_, data, id, subject, time, key,
                                     task.current.timestamp), coalesce))
 
     def emit_event(self, base: str, event: CloudEvent, key: str) -> None:
         """An event built elsewhere (another source's envelope: alliance's outbound), as is, in
         the current task's transaction."""
-        task = _handling("emit")
+        task = handling("emit")
         task.outputs.append((Record(self.topic(base), key.encode(), event.to_json_bytes(),
                                     timestamp_ms=task.current.timestamp,
                                     headers=[("content-type", CONTENT_TYPE.encode())]), None))
@@ -356,7 +200,7 @@ class Processor:
     def emit_internal(self, name: str, key: str, op: dict[str, Any]) -> None:
         """A JSON operation onto the service's own topic `name` (consume_internal), in the
         current task's transaction."""
-        task = _handling("emit")
+        task = handling("emit")
         value = json.dumps(op, ensure_ascii=False, separators=(",", ":")).encode()
         task.outputs.append((Record(self.internal(name), key.encode(), value,
                                     timestamp_ms=task.current.timestamp), None))
@@ -486,7 +330,7 @@ class Processor:
             self._trim_logs()
 
     async def _handle(self, task: Task) -> None:
-        token = _task.set(task)
+        token = current.set(task)
         yielded = time.monotonic()
         try:
             for _ in range(self.max_records * 2):
@@ -540,7 +384,7 @@ class Processor:
                 task.caught_up = True
         finally:
             task.current = None
-            _task.reset(token)
+            current.reset(token)
 
     async def _ends_confirmed(self, task: Task) -> bool:
         """Whether the inputs that look read to their end are, by the broker's last stable

@@ -22,9 +22,10 @@ from pydantic import BaseModel
 
 from policies import load_profile
 from runtime.commit import MAX_MESSAGE_BYTES
-from runtime.loop import STALL_SECONDS, Handler, Processor, SharedHandler, Table
+from runtime.loop import STALL_SECONDS, Handler, Processor, SharedHandler
 from runtime.openapi import ApiDocument
 from runtime.settings import Settings
+from runtime.task import Table
 from schemas.envelope import CloudEvent
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ import pytest
 from aiokafka import TopicPartition
 
 from runtime import loop
-from runtime.loop import STALL_SECONDS, Processor, Task
+from runtime.loop import STALL_SECONDS, Processor
+from runtime.task import Task
 from runtime.timeline import Feed, Item
 
 
