@@ -258,6 +258,23 @@ class LoopService(Shell):
     def emit_event(self, base: str, event: CloudEvent, key: str) -> None:
         self.processor.emit_event(base, event, key)
 
+    # -- the service's own topics (alerts' ledger and silences) --------------------------------
+
+    def internal(self, name: str) -> str:
+        """The full name of the service's own topic `name`."""
+        return self.processor.internal(name)
+
+    def consume_internal(self, name: str, partitions: int
+                         ) -> Callable[[Callable[..., Awaitable[None]]], Any]:
+        return self.processor.consume_internal(name, partitions)
+
+    def emit_internal(self, name: str, key: str, op: dict[str, Any]) -> None:
+        self.processor.emit_internal(name, key, op)
+
+    def caught_up(self) -> set[int]:
+        """The tasks here that have handled their inputs to the end since they started."""
+        return self.processor.caught_up()
+
     def health(self) -> Reply:
         """503 while a task stops at an event it failed on, naming the event and the error."""
         core = self.processor.health()

@@ -77,11 +77,11 @@ def build(service: LoopService) -> Alerts:
         else:
             store.institutions[data["institution_id"]] = data
 
-    @service.processor.consume_internal(LEDGER, PARTITIONS)
+    @service.consume_internal(LEDGER, PARTITIONS)
     async def ledger(op: dict[str, Any]) -> None:
         await store.apply(op)
 
-    @service.processor.consume_internal(SILENCES, 1)
+    @service.consume_internal(SILENCES, 1)
     async def silences(op: dict[str, Any], partition: int) -> None:
         await store.apply_silence(op)
 

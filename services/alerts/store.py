@@ -49,8 +49,8 @@ class Store:
         self.silences = service.table("silences")
         self.institutions = service.table("institutions")
         self.products = service.table("products")
-        self.ledger_topic = service.processor.internal(LEDGER)
-        self.silence_topic = service.processor.internal(SILENCES)
+        self.ledger_topic = service.internal(LEDGER)
+        self.silence_topic = service.internal(SILENCES)
         self.active: set[str] = set()
         self.last_flush: dict[tuple[str, str], float] = {}
         self._waiters: dict[str, asyncio.Future[None]] = {}
@@ -81,7 +81,7 @@ class Store:
         """Ledger partitions this worker runs and has applied to the end since it took them: a
         partition taken over from another worker is planned for once what that worker wrote
         to its ledger is applied here."""
-        return self.service.processor.caught_up()
+        return self.service.caught_up()
 
     def working_set(self) -> list[dict[str, Any]]:
         """Records of the alerts with work left, in the partitions this worker owns."""
@@ -105,7 +105,7 @@ class Store:
 
     def forward(self, op: dict[str, Any]) -> None:
         """Put `op` on the ledger from inside a handler: in its transaction."""
-        self.service.processor.emit_internal(LEDGER, op["alert_id"], op)
+        self.service.emit_internal(LEDGER, op["alert_id"], op)
 
     async def write_silence(self, op: dict[str, Any]) -> asyncio.Future[None]:
         applied = self._waiter(op)
