@@ -25,7 +25,7 @@ async def count(processor: Processor, totals: Table, event: CloudEvent) -> None:
     total = totals.get(key, 0) + data.quantity
     totals[key] = total
     await processor.emit(
-        "vbp.quota.progress", "vbp.quota.progress", QuotaProgress(
+        QuotaProgress(
             agreement_id=key.replace(":", "-"), institution_id=data.institution_id,
             product_code=data.product_code, period="2020-Q1", ordered_quantity=total,
             accepted_quantity=0, target_quantity=1, completion_rate="1",

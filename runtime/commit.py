@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import IllegalOperation, ProducerFenced
@@ -78,11 +79,13 @@ class TaskProducer:
     async def commit(self, records: list[Record], offsets: dict[TopicPartition, int],
                      group_id: str) -> None:
         """Step 4; raises CommitFailed for step 5."""
+        sends: list[asyncio.Future[Any]] = []
         try:
             await self._producer.begin_transaction()
-            sends = [await self._producer.send(
-                r.topic, r.value, key=r.key, partition=r.partition, timestamp_ms=r.timestamp_ms,
-                headers=r.headers) for r in records]
+            for r in records:
+                sends.append(await self._producer.send(
+                    r.topic, r.value, key=r.key, partition=r.partition,
+                    timestamp_ms=r.timestamp_ms, headers=r.headers))
             if offsets:
                 await self._producer.send_offsets_to_transaction(offsets, group_id)
             failed = [r for r in await asyncio.gather(*sends, return_exceptions=True)
@@ -92,6 +95,8 @@ class TaskProducer:
             await self._producer.commit_transaction()
         except Exception as error:
             log.warning("transaction of %s failed: %r", self.transactional_id, error)
+            for sent in sends:  # a send that fails with the rest is part of this failure
+                sent.add_done_callback(_retrieved)
             await self._abort()
             fenced = isinstance(error, ProducerFenced | IllegalOperation)  # after a fence
             raise CommitFailed(f"{self.transactional_id}: {error!r}", fenced) from error
@@ -108,3 +113,9 @@ class TaskProducer:
             await asyncio.wait_for(self._producer.stop(), 10)
         except Exception as error:
             log.warning("producer %s did not stop cleanly: %r", self.transactional_id, error)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a failed send's error as seen (asyncio logs "never retrieved" otherwise)."""
+    if not future.cancelled():
+        future.exception()

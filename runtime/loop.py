@@ -29,7 +29,6 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from pydantic import BaseModel
 
 from runtime.codec import CONTENT_TYPE
 from runtime.commit import MAX_MESSAGE_BYTES, CommitFailed, Record, TaskProducer
@@ -37,8 +36,9 @@ from runtime.state import Seen, Store, restore
 from runtime.task import Failure, Input, Output, Table, Task, current, handling
 from runtime.timeline import Cursor, Feed, Item, SharedLog, next_input
 from runtime.topics import STATE_PARTITIONS, ensure_topics, partition_of
+from schemas.base import EventData
 from schemas.envelope import CloudEvent, new_event
-from schemas.topics import DEADLETTER_HEADERS, TOPICS, topic_name
+from schemas.topics import DEADLETTER_HEADERS, TOPICS, TYPE_TOPIC, topic_name
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +180,15 @@ class Processor:
 
     # -- emitting -------------------------------------------------------------------------------
 
-    async def emit(self, base: str, type_: str, data: BaseModel, *, id: str, subject: str,
-                   time: datetime, key: str | None = None, coalesce: str | None = None) -> None:
-        """An output in the current task's transaction, stamped with its input's timestamp. Of
-        the outputs of one batch with the same `coalesce` key only the last is sent (a newer
-        progress record supersedes an older one); decisions and warnings pass none."""
+    async def emit(self, data: EventData, *, id: str, subject: str, time: datetime,
+                   key: str | None = None, coalesce: str | None = None) -> None:
+        """`data` as an event of its model's type onto that type's topic (schemas/topics.py),
+        in the current task's transaction, stamped with its input's timestamp. Of the outputs of
+        one batch with the same `coalesce` key only the last is sent (a newer progress record
+        supersedes an older one); decisions and warnings pass none."""
         task = handling("emit")
-        task.outputs.append((Output(self.topic(base), type_, data, id, subject, time, key,
-                                    task.current.timestamp), coalesce))
+        task.outputs.append((Output(self.topic(TYPE_TOPIC[data.TYPE]), data.TYPE, data, id,
+                                    subject, time, key, task.current.timestamp), coalesce))
 
     def emit_event(self, base: str, event: CloudEvent, key: str) -> None:
         """An event built elsewhere (another source's envelope: alliance's outbound), as is, in

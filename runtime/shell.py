@@ -18,7 +18,6 @@ from typing import Any
 
 import faust
 from faust.web import View
-from pydantic import BaseModel
 
 from policies import load_profile
 from runtime.commit import MAX_MESSAGE_BYTES
@@ -26,7 +25,10 @@ from runtime.loop import STALL_SECONDS, Handler, Processor, SharedHandler
 from runtime.openapi import ApiDocument
 from runtime.settings import Settings
 from runtime.task import Table
+from schemas.base import EventData
 from schemas.envelope import CloudEvent
+from schemas.services import SERVICES
+from schemas.topics import TYPE_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +168,8 @@ class LoopService(Shell):
             service=settings.service, worker=settings.worker,
             dedupe_days=self.policy.dedupe_window_days.value,
             replication=settings.replication_factor)
+        # what schemas/services.py says it reads and writes (None: the bench's own services)
+        self.streams = SERVICES.get(settings.service)
         self._stopped = asyncio.Event()
         self.app.task(self._process)
         self.app.on_before_shutdown.connect(self._stop)
@@ -213,15 +217,25 @@ class LoopService(Shell):
         restored or dropped, a handler's try undone): rebuild what is derived from them."""
         self.processor.on_recover(callback)
 
+    def _declared(self, declared: str, *bases: str) -> None:
+        """A topic the service's entry in schemas/services.py does not list is refused."""
+        undeclared = [b for b in bases if self.streams and b not in getattr(self.streams, declared)]
+        if undeclared:
+            raise ValueError(f"{self.settings.service} {declared} {undeclared}: not in its "
+                             "entry in schemas/services.py")
+
     def consume(self, *bases: str) -> Callable[[Handler], Handler]:
+        self._declared("consumes", *bases)
         return self.processor.consume(*bases)
 
     def consume_shared(self, *bases: str, route: Callable[[CloudEvent], str | None] | None = None
                        ) -> Callable[[SharedHandler], SharedHandler]:
+        self._declared("consumes", *bases)
         return self.processor.consume_shared(*bases, route=route)
 
     def on_reference(self, *bases: str) -> Callable[[SharedHandler], SharedHandler]:
         """`handler(event, partition)` in every task: each keeps its copy of reference data."""
+        self._declared("consumes", *bases)
         return self.processor.consume_shared(*bases)
 
     def on_tick(self, handler: SharedHandler) -> SharedHandler:
@@ -230,6 +244,7 @@ class LoopService(Shell):
         the tick's business key: event ids are remembered only for the profile's dedupe window,
         and a clock replayed from further back would otherwise evaluate old days again (seen:
         quota resumed every suspension on a replayed February tick)."""
+        self._declared("consumes", "vbp.clock")
         self.ticks = self.table("ticks")
 
         async def tick(event: CloudEvent, partition: int = 0) -> None:
@@ -250,12 +265,14 @@ class LoopService(Shell):
             self.processor.consume_shared("vbp.clock")(tick)
         return handler
 
-    async def emit(self, base: str, type_: str, data: BaseModel, *, id: str, subject: str,
-                   time: datetime, key: str | None = None, coalesce: str | None = None) -> None:
-        await self.processor.emit(base, type_, data, id=id, subject=subject, time=time, key=key,
+    async def emit(self, data: EventData, *, id: str, subject: str, time: datetime,
+                   key: str | None = None, coalesce: str | None = None) -> None:
+        self._declared("emits", TYPE_TOPIC[data.TYPE])
+        await self.processor.emit(data, id=id, subject=subject, time=time, key=key,
                                   coalesce=coalesce)
 
     def emit_event(self, base: str, event: CloudEvent, key: str) -> None:
+        self._declared("emits", base)
         self.processor.emit_event(base, event, key)
 
     # -- the service's own topics (alerts' ledger and silences) --------------------------------

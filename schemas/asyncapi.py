@@ -1,4 +1,4 @@
-"""Generate the AsyncAPI 3.0 document and per-type JSON Schemas from the models and TOPICS.
+"""Generate the AsyncAPI 3.0 document and per-type JSON Schemas from the models and registries.
 
     python -m schemas.asyncapi           # (re)write schemas/asyncapi.json, schemas/jsonschema/
     python -m schemas.asyncapi --check   # exit 1 if the committed files are not current
@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from schemas.envelope import CONTENT_TYPE, CloudEvent, example_event
 from schemas.events import EVENT_TYPES
+from schemas.services import DEADLETTER, SERVICES
 from schemas.topics import DEADLETTER_HEADERS, TOPICS, Topic
 
 ROOT = Path(__file__).resolve().parent
@@ -96,16 +97,32 @@ def _channel(topic: Topic) -> dict[str, Any]:
     }
 
 
-def _operation(topic: Topic, channel: dict[str, Any]) -> dict[str, Any]:
+def _operation(service: str, action: str, topic: Topic, channel: dict[str, Any],
+               summary: str) -> dict[str, Any]:
     return {
-        "action": "receive" if topic.direction == "input" else "send",
+        "action": action,
         "channel": {"$ref": f"#/channels/{topic.name}"},
-        "summary": ("The system consumes " if topic.direction == "input" else "The system writes ")
-        + topic.name,
+        "summary": summary,
+        "tags": [{"name": service}],
         "messages": [
             {"$ref": f"#/channels/{topic.name}/messages/{name}"} for name in channel["messages"]
         ],
     }
+
+
+def _operations(channels: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each service's reads and writes as schemas/services.py declares them."""
+    operations = {}
+    for s in SERVICES.values():
+        for base in s.consumes:
+            operations[f"{s.name}.receive.{base}"] = _operation(
+                s.name, "receive", TOPICS[base], channels[base], f"{s.name} consumes {base}")
+        for base in (*s.emits, DEADLETTER):
+            how = (" from its HTTP intake" if base in s.intake else
+                   ": the events it cannot decode or validate" if base == DEADLETTER else "")
+            operations[f"{s.name}.send.{base}"] = _operation(
+                s.name, "send", TOPICS[base], channels[base], f"{s.name} writes {base}{how}")
+    return operations
 
 
 def asyncapi_document() -> dict[str, Any]:
@@ -119,11 +136,7 @@ def asyncapi_document() -> dict[str, Any]:
     }
     messages[_DEADLETTER_MESSAGE] = _deadletter_message()
     channels = {topic.name: _channel(topic) for topic in TOPICS.values()}
-    operations = {
-        f"{'receive' if topic.direction == 'input' else 'send'}.{topic.name}":
-            _operation(topic, channels[topic.name])
-        for topic in TOPICS.values()
-    }
+    operations = _operations(channels)
     return {
         "asyncapi": "3.0.0",
         "info": {

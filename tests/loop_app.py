@@ -42,7 +42,7 @@ def build(processor: Processor) -> None:
     async def tick(event: CloudEvent, partition: int) -> None:
         held = {key: totals[key] for key in sorted(totals)}
         await processor.emit(
-            "vbp.warnings", "vbp.warning.raised", WarningRaised(
+            WarningRaised(
                 warning_id=f"tick:{event.data.as_of}:{partition}", rule="test.tick",
                 severity="info", subject_kind="institution", subject_id=f"task-{partition}",
                 metrics={"totals": len(held), "sum": sum(held.values()),

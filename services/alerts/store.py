@@ -160,6 +160,6 @@ class Store:
             alert_id=entry["alert_id"], attempt=entry["attempt"], receiver=entry["receiver"],
             outcome=entry["outcome"], status_code=entry["status_code"],
             error=(entry["error"] or None) and entry["error"][:4000], at=stamp(entry["at"]))
-        await self.service.emit("vbp.notifications", NotificationLogged.TYPE, data,
+        await self.service.emit(data,
                                 id=entry["event_id"], subject=entry["alert_id"],
                                 time=stamp(entry["at"]), key=entry["alert_id"])

@@ -105,9 +105,8 @@ class Publisher:
             {code: record["data"] for code, record in self.products.items()},
             dict(self.institutions.items()), dict(self.progress.items()))
         for summary in summaries:
-            await self.service.emit(
-                "vbp.quota.summaries", summary.TYPE, summary, id=f"summary:{summary.summary_id}",
-                subject=summary.summary_id, time=tick.time)
+            await self.service.emit(summary, id=f"summary:{summary.summary_id}",
+                                    subject=summary.summary_id, time=tick.time)
             await self.send(share.outbound(
                 self.own, summary.TYPE, summary, id=f"{self.own}-progress-{summary.summary_id}",
                 time=tick.time, subject=summary.summary_id))

@@ -148,8 +148,6 @@ class Quota:
                 time = datetime.combine(counted, datetime.min.time(), time.tzinfo)
             progress = self.progress(agreement, quarters, totals, quarter, time.date())
             await self.service.emit(
-                "vbp.quota.progress",
-                "vbp.quota.progress",
                 progress,
                 id=f"progress:{agreement['agreement_id']}:{quarter.label}:{cause.id}",
                 subject=agreement["agreement_id"],
@@ -439,8 +437,6 @@ class Quota:
             message=finding.message,
         )
         await self.service.emit(
-            "vbp.warnings",
-            "vbp.warning.raised",
             data,
             id=warning_id,
             subject=subject_id,
@@ -469,8 +465,6 @@ class Quota:
             amount=None if decision.amount is None else str(decision.amount),
         )
         await self.service.emit(
-            "vbp.decisions",
-            "vbp.decision.issued",
             data,
             id=decision_id,
             subject=institution_id,

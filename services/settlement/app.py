@@ -329,12 +329,12 @@ class Settlement:
 
     async def warn(self, data: dict[str, Any], tick: CloudEvent) -> None:
         warning = WarningRaised.model_validate(data)
-        await self.service.emit("vbp.warnings", "vbp.warning.raised", warning,
+        await self.service.emit(warning,
                                 id=warning.warning_id, subject=warning.subject_id, time=tick.time)
 
     async def decide(self, data: dict[str, Any], tick: CloudEvent) -> None:
         decision = DecisionIssued.model_validate(data)
-        await self.service.emit("vbp.decisions", "vbp.decision.issued", decision,
+        await self.service.emit(decision,
                                 id=decision.decision_id, subject=decision.subject_id,
                                 time=tick.time)
 

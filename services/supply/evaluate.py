@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date
-from typing import Any
 
 from runtime.shell import LoopService
+from schemas.base import EventData
 from schemas.envelope import CloudEvent
 from schemas.outputs import Alternative, DecisionIssued, ShortageEscalated, WarningRaised
 from services.supply import rules
@@ -213,11 +213,11 @@ class Evaluator:
 
     # -- outputs ----------------------------------------------------------------------------
 
-    async def _emit(self, kind: str, output_id: str, topic: str, type_: str, data: Any,
-                    subject: str, tick: CloudEvent) -> None:
+    async def _emit(self, kind: str, output_id: str, data: EventData, subject: str,
+                    tick: CloudEvent) -> None:
         if output_id in self.issued:
             return
-        await self.service.emit(topic, type_, data, id=output_id, subject=subject, time=tick.time)
+        await self.service.emit(data, id=output_id, subject=subject, time=tick.time)
         self.issued[output_id] = {"kind": kind, "as_of": tick.data.as_of.isoformat(),
                                   "data": data.model_dump(mode="json")}
 
@@ -226,7 +226,7 @@ class Evaluator:
             warning_id=w.id, rule=w.rule, severity=w.severity, subject_kind=w.subject_kind,
             subject_id=w.subject_id, period=w.period, metrics=dict(w.metrics),
             policy_ref=w.policy_ref, message=w.message)
-        await self._emit("warning", w.id, "vbp.warnings", "vbp.warning.raised", data,
+        await self._emit("warning", w.id, data,
                          w.subject_id, tick)
 
     async def escalate(self, e: rules.Escalation, tick: CloudEvent) -> None:
@@ -236,7 +236,7 @@ class Evaluator:
             evidence={**e.evidence, "rule": e.rule, "policy_ref": e.policy_ref},
             alternatives=[Alternative(province=a.province, product_code=a.product_code,
                                       manufacturer_id=a.manufacturer_id) for a in e.alternatives])
-        await self._emit("escalation", e.id, "vbp.escalations", "vbp.shortage.escalated", data,
+        await self._emit("escalation", e.id, data,
                          e.product_code, tick)
 
     async def decide(self, d: rules.Decision, tick: CloudEvent) -> None:
@@ -245,5 +245,5 @@ class Evaluator:
             subject_id=d.subject_id, effective_from=d.effective_from, rule=d.rule,
             policy_ref=d.policy_ref, caused_by=list(d.caused_by), metrics=dict(d.metrics),
             amount=None)
-        await self._emit("decision", d.id, "vbp.decisions", "vbp.decision.issued", data,
+        await self._emit("decision", d.id, data,
                          d.subject_id, tick)

@@ -43,7 +43,8 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
                                 f"({written / rows[service]['events']:.2f} messages per input, "
                                 f"as {service})")
         assert copy["events"] >= rows[service]["events"]  # quota's latency run adds orders
-    assert set(rows) - {copy["name"] for copy in copies.values()} == {"bare aiokafka + decode", "Kafka ConsumerPerformance",
+    assert set(rows) - {copy["name"] for copy in copies.values()} == {
+                         "bare aiokafka + decode", "Kafka ConsumerPerformance",
                          "Kafka ProducerPerformance (acks=all)", "bare faust agent + decode",
                          "runtime, no-op handler",
                          "bare aiokafka + decode, writing in transactions (1 message per input)",

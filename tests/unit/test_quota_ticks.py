@@ -20,6 +20,7 @@ from policies import load_profile
 from runtime.topics import partition_of
 from schemas.envelope import new_event
 from schemas.events import EXAMPLES
+from schemas.topics import TYPE_TOPIC
 from services.quota.app import Quota
 
 INSTITUTION = "H52010200001"
@@ -29,8 +30,8 @@ TICK_DAY = "2020-05-01"  # Q1 and its grace period are over
 def quota(tables: dict[str, dict[str, Any]]) -> tuple[Quota, list[tuple[str, str, dict]]]:
     emitted: list[tuple[str, str, dict]] = []
 
-    async def emit(topic: str, type_: str, data: Any, **fields: Any) -> None:
-        emitted.append((topic, fields["id"], data.model_dump(mode="json")))
+    async def emit(data: Any, **fields: Any) -> None:  # as LoopService.emit
+        emitted.append((TYPE_TOPIC[data.TYPE], fields["id"], data.model_dump(mode="json")))
 
     def tick_of(partition: int) -> date | None:  # as LoopService.tick_of
         day = tables.get("ticks", {}).get(str(partition))

@@ -20,6 +20,7 @@ from schemas import (
     key_of,
     topic_name,
 )
+from schemas.services import SERVICES
 
 CONTRACT_TOPICS = {
     # name: (key, compacted, partitions, direction)
@@ -140,10 +141,18 @@ def test_asyncapi_lists_every_topic_with_its_messages(document: dict[str, Any]) 
             data_ref = message["payload"]["allOf"][1]["properties"]["data"]["$ref"]
             assert data_ref == f"#/components/schemas/{EVENT_TYPES[type_].__name__}"
             assert message["examples"][0]["payload"]["type"] == type_
-        action = "receive" if topic.direction == "input" else "send"
-        operation = document["operations"][f"{action}.{name}"]
-        assert operation["action"] == action
-        assert len(operation["messages"]) == len(channel["messages"])
+    # operations: each service's reads and writes (schemas/services.py)
+    received, sent = set(), set()
+    for operation_id, operation in document["operations"].items():
+        service, action, name = operation_id.split(".", 2)
+        assert operation["action"] == action and operation["tags"] == [{"name": service}]
+        assert operation["channel"] == {"$ref": f"#/channels/{name}"}
+        assert len(operation["messages"]) == len(document["channels"][name]["messages"])
+        (received if action == "receive" else sent).add(name)
+    assert received >= {name for name, t in TOPICS.items() if t.direction == "input"}
+    # the services write every output, and the inputs their HTTP intakes take in
+    assert sent == {name for name, t in TOPICS.items() if t.direction == "output"} | {
+        base for streams in SERVICES.values() for base in streams.intake}
 
 
 def test_message_schemas_hold_every_contract_field(document: dict[str, Any]) -> None:
