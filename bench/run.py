@@ -587,7 +587,7 @@ async def tick_to_warnings(bootstrap: str, prefix: str, wait: float,
     warning in quota is a time-based rule, evaluated on ticks: an order causes none by itself)
     and time each `quota.quarterly_completion` warning it causes, until none came for `quiet`
     seconds."""
-    from services.quota.periods import agreement_quarters
+    from kernel.periods import agreement_quarters
     from services.quota.rules import QUARTERLY_COMPLETION
 
     scenario = _scenario(1)

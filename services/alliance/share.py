@@ -23,9 +23,9 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from kernel.periods import quarters_of
 from schemas.envelope import CloudEvent, new_event
 from schemas.outputs import QuotaMonthlySummary
-from services.quota.periods import quarters_of
 
 SHARED_LEVELS = frozenset({"alliance", "national"})
 SHARED_ACTIONS = frozenset({"suspend_trading", "restore_trading"})

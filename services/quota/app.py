@@ -21,12 +21,14 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from kernel import ledger
+from kernel.findings import output_id
+from kernel.periods import Quarter, evaluated_quarters, pace, quarters_of
 from runtime.shell import LoopService
 from runtime.topics import partition_of
 from schemas.envelope import CloudEvent
 from schemas.outputs import DecisionIssued, QuotaProgress, WarningRaised
-from services.quota import ledger, rules, views
-from services.quota.periods import Quarter, evaluated_quarters, pace, quarters_of
+from services.quota import rules, views
 
 
 class Quota:
@@ -246,7 +248,7 @@ class Quota:
                 "warning_id": None,
             }
             if finding is not None:
-                warning_id = rules.output_id(
+                warning_id = output_id(
                     finding.rule, agreement_id, quarter.label, finding.severity
                 )
                 outcome["warning_id"] = warning_id
@@ -287,7 +289,7 @@ class Quota:
             return
         decision = causes[0][2]
         period = decision.effective_from.strftime("%Y-%m")
-        decision_id = rules.output_id(decision.rule, institution_id, period, decision.action)
+        decision_id = output_id(decision.rule, institution_id, period, decision.action)
         await self.decide(decision_id, decision, institution_id, tick, [w for _, w, _ in causes])
         state["suspension"] = {
             "decision_id": decision_id,
@@ -315,7 +317,7 @@ class Quota:
         )
         if decision is None:
             return
-        decision_id = rules.output_id(
+        decision_id = output_id(
             decision.rule, institution_id, suspension["effective_from"][:7], decision.action
         )
         await self.decide(
@@ -350,7 +352,7 @@ class Quota:
         )
         state["year_end"] = {"cumulative": cumulative, "decision_id": None}
         if decision is not None:
-            decision_id = rules.output_id(
+            decision_id = output_id(
                 decision.rule, agreement_id, str(agreement["cycle_year"]), decision.action
             )
             state["year_end"]["decision_id"] = decision_id
@@ -393,7 +395,7 @@ class Quota:
             if finding is not None:
                 # Ids are ASCII (schemas.types.Identifier): the generic name enters as a digest.
                 name_key = hashlib.sha1(generic_name.encode()).hexdigest()[:12]
-                warning_id = rules.output_id(finding.rule, institution_id, month, name_key)
+                warning_id = output_id(finding.rule, institution_id, month, name_key)
                 await self.warn(
                     warning_id,
                     finding,

@@ -12,9 +12,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal, Protocol, TypeVar
+from typing import Literal
 
-from services.quota.periods import first_of_next_month
+from kernel.findings import BUREAU_REF, Param
+from kernel.periods import first_of_next_month
 
 QUARTERLY_COMPLETION = "quota.quarterly_completion"
 CATCH_UP = "quota.catch_up"
@@ -29,25 +30,6 @@ Counts = Literal["ordered", "accepted"]
 Metric = int | str  # decimals travel as strings, like money in the contract
 
 FOUR_DP = Decimal("0.0001")
-
-T_co = TypeVar("T_co", covariant=True)
-
-
-class Param(Protocol[T_co]):
-    """A policy-profile parameter (``schemas.policy.Clause``): its value, None when the document
-    is silent, and its clause ref, None only for a bureau setting where the documents are silent.
-    """
-
-    @property
-    def value(self) -> T_co | None: ...
-
-    @property
-    def ref(self) -> str | None: ...
-
-
-BUREAU_REF = "bureau setting"
-"""``policy_ref`` of a finding whose parameter the bureau set where the documents are silent."""
-
 
 def _ref(param: Param[object]) -> str:
     return param.ref or BUREAU_REF
@@ -264,14 +246,3 @@ def counted_quantity(counts: Counts | None, ordered: int, cancelled: int, accept
     if counts == "accepted":
         return accepted
     raise ValueError(f"unknown quota count basis {counts!r}")
-
-
-def output_id(rule: str, subject_id: str, period: str | None, kind: str) -> str:
-    """A deterministic, readable id for a warning or decision, stable across replays:
-    ``quota.quarterly_completion:AG-1:2020-Q1:warning``. ``%`` and ``:`` inside a part are
-    percent-encoded, so a colon in an id cannot make two outputs collide; no period reads ``-``."""
-
-    def part(s: str) -> str:
-        return s.replace("%", "%25").replace(":", "%3A")
-
-    return ":".join(part(p) for p in (rule, subject_id, "-" if period is None else period, kind))

@@ -8,10 +8,10 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from kernel.periods import add_months, evaluated_quarters, month_of, pace, quarters_of
 from runtime.shell import LoopService, Reply
 from runtime.topics import partition_of
 from services.quota import rules
-from services.quota.periods import add_months, evaluated_quarters, month_of, pace, quarters_of
 
 if TYPE_CHECKING:
     from services.quota.app import Quota

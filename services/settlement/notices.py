@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from services.quota.rules import BUREAU_REF, Param, output_id
+from kernel.findings import BUREAU_REF, Param, output_id
 from services.settlement.accounts import fmt
 from services.settlement.ledger import Payment, PaymentAnomaly, PrepaymentReconciliation
 from services.settlement.rules import Deadline, Prepayment

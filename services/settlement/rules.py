@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any, Literal, NamedTuple
 
+from kernel.findings import BUREAU_REF, Param, output_id
 from policies.workdays import LAW_REF, CalendarSource, WorkdayCalendar
 from schemas.policy import (
     DaysAfterAcceptance,
@@ -27,7 +28,6 @@ from schemas.policy import (
     PrepayPurchaseAmount,
     PrepayTranches,
 )
-from services.quota.rules import BUREAU_REF, Param, output_id
 from services.settlement.ledger import MoneyLike, Payable, PrepaymentRelease, money
 
 PAYMENT_OVERDUE = "settlement.payment_overdue"

@@ -26,8 +26,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from kernel.findings import BUREAU_REF, Param
 from schemas.policy import ConsistencyGate
-from services.quota.rules import BUREAU_REF, Param
 from services.supply.demand import Consumption, add_months, days_in_month, month_of
 
 LOW_INVENTORY = "supply.low_inventory"
@@ -179,7 +179,7 @@ class GateOutcome:
 
 def finding_id(*parts: str | None) -> str:
     """Deterministic, readable id: the parts joined by ``:``, each with ``%`` and ``:``
-    percent-encoded (same encoding as ``services.quota.rules.output_id``), None as ``-``. An id
+    percent-encoded (same encoding as ``kernel.findings.output_id``), None as ``-``. An id
     longer than the contract's 128 characters keeps its first 111 and ends ``~`` + 16 hex of
     its SHA-256, still stable across replays."""
     text = ":".join("-" if p is None else p.replace("%", "%25").replace(":", "%3A") for p in parts)

@@ -1,7 +1,7 @@
 """What the supply service knows, in changelog-backed tables, and the questions the rules ask.
 
 Tables (each input event changes one record, and the record keeps the ids of the events it
-absorbed, as in services/quota/ledger.py):
+absorbed, as in kernel/ledger.py):
 - ``products``, ``institutions``, ``agreements``: the reference topics;
 - ``partner-products``: partners' winning products from vbp.alliance.inbound;
 - ``orders``: one record per order, in quota's ledger format;
@@ -30,10 +30,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from kernel import ledger
 from runtime.loop import Rejected
 from runtime.shell import LoopService
 from schemas.envelope import CloudEvent
-from services.quota import ledger
 from services.supply import rules
 from services.supply.demand import (
     DEFAULT_LOOKBACK_MONTHS,

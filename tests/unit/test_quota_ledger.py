@@ -3,7 +3,7 @@ through the cumulative figures, every later one), whatever order orders and deli
 import random
 from datetime import date, timedelta
 
-from services.quota import ledger
+from kernel import ledger
 
 PRODUCT = "XC10AAA081A001010100328"
 

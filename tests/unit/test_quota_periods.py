@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import pytest
 
-from services.quota.periods import (
+from kernel.periods import (
     Quarter,
     add_months,
     agreement_quarters,

@@ -13,7 +13,8 @@ from typing import Generic, TypeVar
 
 import pytest
 
-from services.quota.periods import agreement_quarters, cumulative_target, evaluation_day
+from kernel.findings import output_id
+from kernel.periods import agreement_quarters, cumulative_target, evaluation_day
 from services.quota.rules import (
     CATCH_UP,
     NON_WINNING_RATIO,
@@ -24,7 +25,6 @@ from services.quota.rules import (
     completion_rate,
     counted_quantity,
     non_winning_ratio,
-    output_id,
     quarterly_completion,
     to_reference_units,
     year_end,

@@ -2,6 +2,7 @@
 without a broker)."""
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib
 from datetime import datetime
@@ -45,3 +46,17 @@ def test_an_undeclared_input_or_output_is_refused(monkeypatch: pytest.MonkeyPatc
         # refused before it reaches the processor (which would ask for a running handler)
         asyncio.run(service.emit(escalation, id="e-1", subject="P1",
                                  time=datetime(2020, 4, 1)))
+
+
+def test_no_service_imports_another() -> None:
+    """What services share lives in kernel/, runtime/ and schemas/ (the issue's shape)."""
+    root = Path(__file__).resolve().parents[2] / "services"
+    crossing = []
+    for path in root.glob("*/**/*.py"):
+        own = path.relative_to(root).parts[0]
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            crossing += [f"{path.relative_to(root)}: {n}" for n in names
+                         if n.startswith("services.") and n.split(".")[1] != own]
+    assert crossing == []

@@ -16,10 +16,10 @@ from decimal import Decimal
 
 import pytest
 
+from kernel.findings import output_id
 from policies import load_profile
 from schemas.outputs import DecisionIssued, ShortageEscalated, WarningRaised
 from schemas.policy import PolicyProfile
-from services.quota.rules import output_id
 from services.supply.demand import (
     Consumption,
     average_monthly_consumption,
