@@ -16,10 +16,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from runtime.commit import TaskProducer
+from runtime.commit import Record, TaskProducer
 from runtime.loop import Processor
 from schemas.envelope import CloudEvent
 from runtime.topics import partition_of
+from schemas.topics import TOPICS
 from tests.events import event, tick
 from tests.harness import REPO, eventually, read, read_to_end
 from tests.loop_app import build
@@ -294,6 +295,35 @@ async def test_restart_restores_state_and_a_fenced_producer_commits_nothing(
     finally:
         await again.stop()
         await running
+
+
+async def test_a_commit_sends_its_records_in_batches_where_send_would_put_them(
+        kafka_bootstrap: str, topic_prefix: str) -> None:
+    """TaskProducer.commit builds one batch per partition: keyed records land in the partition
+    Kafka's default partitioner gives their key, each partition's in the order given, and
+    records too many for one batch (1 MiB) go in several, all in the one transaction."""
+    topic = topic_prefix + "vbp.warnings"
+    keyed = [Record(topic, f"H{n:05d}".encode(), f"keyed {n}".encode(), timestamp_ms=1000 + n)
+             for n in range(40)]
+    big = [Record(topic, b"big", bytes([65 + n]) * 400_000, partition=2) for n in range(4)]
+    producer = TaskProducer(kafka_bootstrap, f"{topic_prefix}batches")
+    await producer.start()
+    try:
+        await producer.commit([*keyed[:20], *big, *keyed[20:]], {}, f"{topic_prefix}group")
+    finally:
+        await producer.stop()
+    records = await read(kafka_bootstrap, topic, until=lambda rs: len(rs) == 44)
+    assert len(records) == 44
+    partitions = TOPICS["vbp.warnings"].partitions
+    got = {r.value: r for r in records}
+    for sent in keyed:
+        assert got[sent.value].partition == partition_of(sent.key.decode(), partitions)
+    for partition in range(partitions):
+        in_order = [r.value for r in sorted(records, key=lambda r: r.offset)
+                    if r.partition == partition]
+        assert in_order == [r.value for r in [*keyed[:20], *big, *keyed[20:]]
+                            if got[r.value].partition == partition]
+    assert [got[r.value].partition for r in big] == [2] * 4
 
 
 def spawn(bootstrap: str, prefix: str, log: Path, worker: str = "1") -> subprocess.Popen[bytes]:
