@@ -17,8 +17,9 @@
    --variant and with each --workers count above 1 (scale-out: workers in one group,
    VBP_WORKER_ID 1..N; supply, one worker by design, is not scaled out) and, with --before,
    as it was at an earlier git revision (a worktree of it). Timed
-   from the spawn until the group's committed offsets on vbp.orders reach the end offsets
-   (polled every 0.5 s; faust commits every few seconds, so short runs overstate the time);
+   from the spawn until the group's committed offsets on vbp.orders reach the end offsets,
+   and for settlement also on vbp.quota.progress, which the quota rows before it wrote: its
+   events are the records of both (polled every 0.5 s; faust commits every few seconds, so short runs overstate the time);
    the rate (sustained) counts from the worker's "Ready" in its log, the startup before it
    is a column of its own.
    CPU from /proc/<pid>/stat, peak RSS from VmHWM, read when it has caught up, summed over
@@ -215,18 +216,46 @@ def run_baseline(bootstrap: str, prefix: str, orders: int, timeout: float) -> Ro
 
 
 async def _lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str,
-               partitions: list[TopicPartition]) -> int:
+               partitions: list[TopicPartition],
+               ends: dict[TopicPartition, int] | None = None) -> int:
+    """The group's lag behind `ends` (default: the end offsets); never below zero per
+    partition, since a group may commit past the transaction markers after a last record."""
     try:
         committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
     except KafkaError:  # no coordinator yet (a fresh broker creates __consumer_offsets lazily)
         return -1
-    ends = await consumer.end_offsets(partitions)
-    return sum(ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0
-                           else 0) for tp in partitions)
+    ends = ends or await consumer.end_offsets(partitions)
+    return sum(max(0, ends[tp] - (committed[tp].offset if tp in committed
+                                  and committed[tp].offset >= 0 else 0)) for tp in partitions)
+
+
+async def _records_on(bootstrap: str, partitions: list[TopicPartition]
+                      ) -> tuple[int, dict[TopicPartition, int]]:
+    """How many records `partitions` hold and, per partition, the offset after its last one:
+    a topic written in transactions ends in a marker, which no consumer is handed and not every
+    group commits past (faust's does not)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        after_last = {tp: 0 for tp in partitions}
+        count = 0
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for tp, messages in (await consumer.getmany(timeout_ms=1000,
+                                                        max_records=10_000)).items():
+                count += len(messages)
+                after_last[tp] = messages[-1].offset + 1
+        return count, after_last
+    finally:
+        await consumer.stop()
 
 
 async def _behind(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str,
-                  partitions: list[TopicPartition], health_urls: list[str]) -> int:
+                  partitions: list[TopicPartition], health_urls: list[str],
+                  ends: dict[TopicPartition, int] | None = None) -> int:
     """What the run has not handled yet (-1: not known): the group's lag, and for a worker with
     a /health (a service, the runtime's ceiling) only on the inputs its group reads, plus what
     its tasks have not handled of the inputs they read whole (`shared_behind`, the processing
@@ -244,7 +273,7 @@ async def _behind(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group:
         group_topics = (group_topics or set()) | set(health.get("inputs", []))
     if group_topics is not None:
         partitions = [tp for tp in partitions if tp.topic in group_topics]
-    lag = await _lag(admin, consumer, group, partitions) if partitions else 0
+    lag = await _lag(admin, consumer, group, partitions, ends) if partitions else 0
     return -1 if lag < 0 else lag + shared
 
 
@@ -295,6 +324,8 @@ SERVICES = {"quota": ("service quota", "services.quota"),
             "supply": ("service supply", "services.supply"),
             "settlement": ("service settlement", "services.settlement")}
 SINGLE_WORKER = {"supply"}  # its rules read every partition in one worker (services/supply)
+# what a service reads besides the orders: settlement, quota's progress (the quota rows' before it)
+ALSO_READS = {"settlement": ["vbp.quota.progress"]}
 LATENCY_OF = "quota"  # latency_at times the orders' progress updates, which quota sends
 # the progress subject of an order where outputs are coalesced per key and batch (latency_at)
 LATENCY_SUBJECT: dict[str, Callable[[dict], str]] = {
@@ -335,7 +366,7 @@ async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, tim
     does not keep up with. `workers`: processes in the service's group, each with its own
     VBP_WORKER_ID; their CPU and peak RSS are summed. `until`: the (topic, partitions) whose
     committed offsets must reach their ends and the number of events the row counts (default:
-    the orders topic, and every order on it). `code`: the checkout whose modules run
+    the orders topic and ALSO_READS, every record on them). `code`: the checkout whose modules run
     (--before)."""
     label, variant_env = variant
     title, module = {**SERVICES, **CEILINGS}[name]
@@ -344,8 +375,12 @@ async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, tim
     row_name = title + (f" ({label})" if label else "")
     run_id = f"{name}{_slug(label)}"  # its group, log and state apart from other variants
     group = f"{prefix}vbp-{run_id}"
-    topics, events = until or ([(topic_name(ORDERS, prefix), TOPICS[ORDERS].partitions)], 0)
+    topics, events = until or ([(topic_name(topic, prefix), TOPICS[topic].partitions)
+                                for topic in [ORDERS, *ALSO_READS.get(name, [])]], 0)
     partitions = [TopicPartition(topic, p) for topic, count in topics for p in range(count)]
+    ends = None
+    if until is None:  # every record on its inputs, those of an earlier end-to-end run included
+        events, ends = await _records_on(bootstrap, partitions)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False)
@@ -356,8 +391,6 @@ async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, tim
     health_urls = [f"http://127.0.0.1:{port}" for port in ports] \
         if name in SERVICES or name == "noop" else []
     processes: list[subprocess.Popen[bytes]] = []
-    if until is None:  # every order on the topic, those of an earlier end-to-end run included
-        events = sum((await consumer.end_offsets(partitions)).values())
     inputs = {topic for topic, _ in topics}
     written_before = await _written(consumer, prefix, inputs)
     try:
@@ -389,7 +422,7 @@ async def run_service(name: str, bootstrap: str, prefix: str, workdir: Path, tim
                                         for log_path in logs):
                 ready_at = now
             if ready_at is not None and await _behind(admin, consumer, group, partitions,
-                                                      health_urls) == 0:
+                                                      health_urls, ends) == 0:
                 break
             if now - started > timeout:
                 raise TimeoutError(f"{name} not caught up after {timeout}s; logs {logs}")

@@ -44,7 +44,6 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
         assert copy["name"] == ("bare aiokafka + decode, writing in transactions "
                                 f"({written / rows[service]['events']:.2f} messages per input, "
                                 f"as {service})")
-        assert copy["events"] >= rows[service]["events"]  # quota's latency run adds orders
     assert set(rows) - {copy["name"] for copy in copies.values()} == {
                          "bare aiokafka + decode", "Kafka ConsumerPerformance",
                          "Kafka ProducerPerformance (acks=all)", "bare faust agent + decode",
@@ -64,8 +63,11 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
              "bare aiokafka + decode, writing in transactions (1 message per input)",
              "runtime core: running total, state, exactly-once"}
     for name, row in rows.items():
-        assert row["events"] == (2000 if name in first else 2100 if name == "service quota"
-                                 else 2200), name
+        if name.startswith("service settlement"):  # and the quota rows' progress records
+            assert row["events"] > 2200 + 200, name
+        else:
+            assert row["events"] == (2000 if name in first else 2100 if name == "service quota"
+                                     else 2200), name
         assert row["events_per_s"] > 0
         assert row["cpu_s_per_1000"] > 0
         assert row["peak_rss_kb"] > 0
