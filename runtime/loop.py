@@ -655,10 +655,11 @@ class Processor:
 
     def _shared_behind(self) -> int:
         """Records of the shared inputs that the tasks here have not committed as handled, as
-        far as this worker has fetched (-1: not known yet). The group's committed offsets
+        far as this worker has fetched (-1: not known yet, before the group has given this
+        worker its tasks and they have started). The group's committed offsets
         show the lag of the other inputs."""
-        if self._shared is None:
-            return -1
+        if self._shared is None or not self._assignments or self._starting:
+            return -1  # tasks not given or not started yet (seen: 0 reported before any task)
         behind = 0
         for tp in self._logs:
             end = self._shared.last_stable_offset(tp)
