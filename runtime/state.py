@@ -16,7 +16,7 @@ event is undone and tried again).
 
 from __future__ import annotations
 
-import json
+import orjson
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +26,9 @@ _UNSET = object()
 
 
 def encode(value: Any) -> bytes | None:
-    return None if value is None else json.dumps(value, separators=(",", ":")).encode()
+    """A changelog value: JSON, as json.dumps writes it but for non-ASCII (UTF-8 here, not
+    escaped); orjson, since json.dumps was a sixth of the loop's time in quota."""
+    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 class Store:
@@ -204,7 +206,7 @@ async def restore(bootstrap: str,
                     if record.value is None:
                         found.pop(record.key.decode(), None)
                     else:
-                        found[record.key.decode()] = json.loads(record.value)
+                        found[record.key.decode()] = orjson.loads(record.value)
             reading = [tp for tp in reading if await consumer.position(tp) < ends[tp]]
     finally:
         await consumer.stop()
