@@ -28,6 +28,7 @@ class Year:
     decisions: int  # records on vbp.warnings, vbp.escalations and vbp.decisions
     cpu_seconds: float  # summed over the workers
     peak_rss_kb: int  # summed over the workers
+    by_service: dict[str, tuple[float, int]]  # service -> (CPU seconds, peak RSS KiB)
 
 
 async def replay(bootstrap: str, scale: float, workdir: Path, timeout: float,
@@ -42,23 +43,27 @@ async def replay(bootstrap: str, scale: float, workdir: Path, timeout: float,
         d.start()
         ready = time.monotonic() - started
         seconds = await d.caught_up(timeout, settle=POLL_SECONDS) - started
-        pids = [w.process.pid for w in d.workers.values() if w.process is not None]
-        cpu = sum(cpu_seconds(pid) for pid in pids)
-        peak = sum(peak_rss_kb(pid) for pid in pids)
+        by_service = {name: (cpu_seconds(w.process.pid), peak_rss_kb(w.process.pid))
+                      for name, w in d.workers.items() if w.process is not None}
     finally:
         d.stop()
     decisions = sum([len(await read_to_end(bootstrap, topic_name(base, d.prefix)))
                      for base in DECISIONS])
-    return Year(scale, institutions, len(events), orders, seconds, ready, decisions, cpu, peak)
+    return Year(scale, institutions, len(events), orders, seconds, ready, decisions,
+                sum(cpu for cpu, _ in by_service.values()),
+                sum(peak for _, peak in by_service.values()), by_service)
 
 
 def year_table(rows: list[Year]) -> str:
     lines = ["| institutions | year's scale | events | orders | warnings, escalations, decisions "
-             "| startup s | seconds to caught up | events/s | CPU s | peak RSS MiB (4 services) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| startup s | seconds to caught up | events/s | CPU s | peak RSS MiB (4 services) "
+             "| CPU s (peak RSS MiB) by service |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r.institutions:,} | {r.scale:g} | {r.events:,} | {r.orders:,} | "
                      f"{r.decisions:,} | {r.startup_seconds:.1f} | "
                      f"{r.seconds:.1f} | {r.events / r.seconds:,.0f} | {r.cpu_seconds:.0f} | "
-                     f"{r.peak_rss_kb / 1024:,.0f} |")
+                     f"{r.peak_rss_kb / 1024:,.0f} | "
+                     + ", ".join(f"{name} {cpu:.0f} ({peak / 1024:,.0f})"
+                                 for name, (cpu, peak) in r.by_service.items()) + " |")
     return "\n".join(lines)

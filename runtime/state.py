@@ -16,10 +16,10 @@ event is undone and tried again).
 
 from __future__ import annotations
 
-import orjson
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 _UNSET = object()

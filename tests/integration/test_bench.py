@@ -8,6 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bench.run import REPO, main
 
 
@@ -94,6 +96,9 @@ def test_bench_runs_on_a_tiny_load(kafka_bootstrap: str, tmp_path: Path) -> None
     assert year["scale"] == 0.1 and year["institutions"] == 20 and year["decisions"] > 0
     assert 0 < year["orders"] < year["events"] - 367  # payments, deliveries, a tick a day
     assert 0 < year["startup_s"] < year["seconds"] and year["cpu_s"] > 0
+    assert set(year["by_service"]) == {"quota", "supply", "settlement", "alerts"}
+    assert year["cpu_s"] == pytest.approx(sum(s["cpu_s"] for s in year["by_service"].values()),
+                                          abs=0.05)
     assert "## Province-years replayed" in text
     assert rows["service quota (before: HEAD)"]["tick"] is None
     worktrees = subprocess.run(["git", "-C", str(REPO), "worktree", "list"], check=True,

@@ -18,8 +18,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from runtime.commit import Record, TaskProducer
 from runtime.loop import Processor
-from schemas.envelope import CloudEvent
 from runtime.topics import partition_of
+from schemas.envelope import CloudEvent
 from schemas.topics import TOPICS
 from tests.events import event, tick
 from tests.harness import REPO, eventually, read, read_to_end
