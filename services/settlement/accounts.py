@@ -38,7 +38,17 @@ def settle(payables: Mapping[str, Payable], payments: Iterable[Payment],
            before: date | None = None) -> Settled:
     """Apply ``payments`` (those paid before ``before`` when given: a tick ``as_of=D`` sees the
     days before D) to ``payables`` in the order they were paid."""
-    result = Settled(dict(payables))
+    return _apply(Settled(dict(payables)), payments, before)
+
+
+def settle_further(settled: Settled, payments: Iterable[Payment]) -> Settled:
+    """``settled`` with further ``payments`` applied, each made after every payment it has
+    seen: the same as settling them all again. ``settled`` itself is left as it was."""
+    return _apply(Settled(dict(settled.payables), dict(settled.anomalies),
+                          dict(settled.applied), dict(settled.settled_on)), payments, None)
+
+
+def _apply(result: Settled, payments: Iterable[Payment], before: date | None) -> Settled:
     for payment in sorted(payments, key=lambda p: (p.paid_on, p.payment_id)):
         if before is not None and payment.paid_on >= before:
             continue

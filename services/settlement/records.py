@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 from schemas.envelope import CloudEvent
@@ -78,6 +79,11 @@ class Index:
     def of(self, institution_id: str, kind: str) -> dict[str, Record]:
         found = self._by.get(institution_id)
         return dict(found[kind]) if found else {}
+
+    def view(self, institution_id: str, kind: str) -> Mapping[str, Record]:
+        """`of` without the copy: read-only, and live."""
+        found = self._by.get(institution_id)
+        return MappingProxyType(found[kind]) if found else MappingProxyType({})
 
 
 # --------------------------------------------------------------------------- typed views

@@ -292,3 +292,48 @@ def test_settlement_reads_every_partition_of_quota_progress_in_each_institutions
     assert progress.route(event) == "H52010200077"
     assert not inputs["vbp.payments"].shared
     assert service.processor.group_topics() == ["vbp.deliveries", "vbp.orders", "vbp.payments"]
+
+
+async def test_accounts_kept_record_by_record_are_the_accounts_rebuilt_from_every_record(
+        ) -> None:
+    """Settlement.settled keeps each institution's payables and payments up to date as records
+    arrive and goes on from its last answer; in any order of orders, deliveries and payments,
+    early or late (a payment before the delivery it names, an order after its delivery), and
+    asked as of any day, it answers what applying every payment again to every payable gives.
+    000 §五(三): payments settle deliveries in the order they were made."""
+    import random
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from services.settlement.app import Settlement
+
+    service = SimpleNamespace(policy=GZ, table=lambda name: {}, on_recover=lambda cb: None)
+    kept = Settlement(service)  # type: ignore[arg-type]
+    rng = random.Random(7)
+    day = date(2020, 3, 1)
+    events = []
+    for n in range(60):
+        accepted = day + timedelta(days=rng.randint(0, 60))
+        delivery = f"dlv-{n}"
+        events.append(cloud("vbp.order.placed", f"o-{n}", order_id=f"ord-{n}",
+                            distributor_id=rng.choice([SUPPLIER, "D52010000099"])))
+        events.append(cloud("vbp.delivery.accepted", f"d-{n}", delivery_id=delivery,
+                            order_id=f"ord-{n}", accepted_on=accepted.isoformat(),
+                            amount=f"{rng.randint(1, 900)}.0000"))
+        named = [delivery] + ([f"dlv-{n - 1}"] if n and rng.random() < 0.3 else [])
+        events.append(cloud("vbp.payment.made", f"p-{n}", payment_id=f"pay-{n}",
+                            delivery_ids=named, payee_id=SUPPLIER,
+                            paid_on=(accepted + timedelta(days=rng.randint(-3, 40))).isoformat(),
+                            amount=f"{rng.randint(1, 900)}.0000"))
+    rng.shuffle(events)
+    asked = 0
+    for event_ in events:
+        await kept.on_money(event_)
+        for _ in range(2):
+            before = rng.choice([None, day + timedelta(days=rng.randint(0, 110))])
+            got = kept.settled(INST, before=before)
+            rebuilt = Settlement(service)  # type: ignore[arg-type]
+            rebuilt.index = kept.index
+            assert got == rebuilt.settled(INST, before=before), (event_.id, before)
+            asked += 1
+    assert asked == 360 and kept.settled(INST).applied  # payments did apply
