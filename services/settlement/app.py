@@ -131,8 +131,6 @@ class Settlement:
         kept = self._settlements.get(institution_id)
         if kept is None:
             return
-        agreements = list(self.agreements_of.get(institution_id, {}).values())
-        orders = self.index.view(institution_id, "order")
         if kind == "delivery":
             deliveries = [record]
         elif kind == "order":  # it may name the supplier of deliveries read before it
@@ -147,6 +145,8 @@ class Settlement:
             return
         else:
             return
+        agreements = list(self.agreements_of.get(institution_id, {}).values())
+        orders = self.index.view(institution_id, "order")
         for delivery in deliveries:
             delivery_id = delivery["delivery_id"]
             payable = records.payable_of(delivery, records.supplier_of(delivery, orders,
